@@ -1,0 +1,214 @@
+"""
+The receive ring buffer: the transport reads straight into it, the parser reads frames in place.
+
+Layout: one ``bytearray`` of ``capacity`` bytes; the stored bytes start at ``start`` and run
+for ``size`` bytes, wrapping past the end of the array to its beginning (the seam). Only
+:meth:`RingBuffer.writable` hands out a view (to the transport, via
+``BufferedProtocol.get_buffer``); :meth:`RingBuffer.commit` takes it back.
+
+Sizing: the ring starts small (idle connections must stay cheap) and doubles, up to
+``max_capacity``, when a read fills the whole region it was offered (a busy socket) or when a
+partial frame needs more room (:meth:`RingBuffer.reserve`). Growing allocates a new array and
+copies the stored bytes to its front, so it never resizes an array a view may still point to;
+it is refused while a view is out.
+"""
+
+from __future__ import annotations
+
+from .typing import BytesLike
+
+__all__ = ["RingBuffer"]
+
+
+class RingBuffer:
+    """
+    A bounded ring of bytes with zero-copy writes (see the module docstring).
+
+    Args:
+        capacity: initial size in bytes (at least 16).
+        max_capacity: the ring never grows past this; None for no bound.
+
+    Attributes:
+        buf: the backing array (read it directly in hot loops; never resize it).
+        view: a memoryview of ``buf``.
+        start: offset of the first stored byte.
+        size: number of stored bytes.
+        capacity: ``len(buf)``.
+    """
+
+    __slots__ = (
+        "buf",
+        "view",
+        "start",
+        "size",
+        "capacity",
+        "max_capacity",
+        "_exported",
+        "_grow_next",
+    )
+
+    def __init__(self, capacity: int = 2048, max_capacity: int | None = 2**20) -> None:
+        if capacity < 16:
+            raise ValueError("capacity must be at least 16 bytes")
+        if max_capacity is not None and max_capacity < capacity:
+            raise ValueError("max_capacity must not be smaller than capacity")
+        self.buf = bytearray(capacity)
+        self.view = memoryview(self.buf)
+        self.start = 0
+        self.size = 0
+        self.capacity = capacity
+        self.max_capacity = max_capacity
+        self._exported = 0
+        self._grow_next = False
+
+    def __len__(self) -> int:
+        return self.size
+
+    @property
+    def free(self) -> int:
+        """Number of bytes that can still be written without growing."""
+        return self.capacity - self.size
+
+    # Writing side: the transport.
+
+    def writable(self) -> memoryview:
+        """
+        Return the largest contiguous free region after the stored bytes, never an empty one.
+
+        The caller writes into it, then calls :meth:`commit` with the number of bytes written.
+
+        Raises:
+            BufferError: If the ring is full at ``max_capacity``, or a view is already out.
+        """
+        if self._exported:
+            raise BufferError("a writable view of the receive buffer is already out")
+        if self._grow_next:
+            # Grow now rather than in commit(): the parser has consumed what it could since,
+            # so only a partial frame (if anything) gets copied.
+            self._grow_next = False
+            self._grow(self.capacity * 2)
+        elif self.size == 0:
+            self.start = 0  # Rewind: the whole array becomes one free region.
+        elif self.size == self.capacity:
+            self._grow(self.capacity * 2)
+        end = self.start + self.size
+        cap = self.capacity
+        self._exported = 1
+        if end < cap:
+            return self.view[end:]
+        return self.view[end - cap : self.start]
+
+    def commit(self, nbytes: int) -> None:
+        """
+        Record that ``nbytes`` were written into the region returned by :meth:`writable`.
+
+        A read that fills a region of at least half the ring doubles the ring (up to
+        ``max_capacity``) at the next :meth:`writable`, so that a busy socket is read in few
+        large chunks.
+        """
+        end = self.start + self.size
+        cap = self.capacity
+        region = cap - end if end < cap else self.start - (end - cap)
+        if not 0 <= nbytes <= region:
+            self._exported = 0
+            raise ValueError(f"committed {nbytes} bytes into a region of {region} bytes")
+        self._exported = 0
+        self.size += nbytes
+        if (
+            nbytes == region
+            and 2 * region >= cap
+            and (self.max_capacity is None or cap < self.max_capacity)
+        ):
+            self._grow_next = True
+
+    def write(self, data: BytesLike) -> None:
+        """
+        Copy ``data`` into the ring, growing it if needed (the ``receive_data()`` path).
+
+        Raises:
+            BufferError: If ``data`` does not fit under ``max_capacity``.
+        """
+        n = len(data)
+        if n > self.capacity - self.size:
+            self.reserve(self.size + n)
+        if self.size == 0:
+            self.start = 0
+        end = self.start + self.size
+        cap = self.capacity
+        if end >= cap:
+            end -= cap
+            self.buf[end : end + n] = data
+        elif end + n <= cap:
+            self.buf[end : end + n] = data
+        else:
+            first = cap - end
+            with memoryview(data) as src:
+                self.buf[end:] = src[:first]
+                self.buf[: n - first] = src[first:]
+        self.size += n
+
+    def reserve(self, total: int) -> None:
+        """
+        Make room for ``total`` stored bytes.
+
+        Raises:
+            BufferError: If ``total`` exceeds ``max_capacity``, or a view is out.
+        """
+        if total > self.capacity:
+            capacity = self.capacity
+            while capacity < total:
+                capacity *= 2
+            if self.max_capacity is not None:
+                if total > self.max_capacity:
+                    raise BufferError(
+                        f"receive buffer limit exceeded: {total} > {self.max_capacity} bytes"
+                    )
+                capacity = min(capacity, self.max_capacity)
+            self._grow(capacity)
+
+    def _grow(self, capacity: int) -> None:
+        if self.max_capacity is not None:
+            if self.capacity >= self.max_capacity:
+                raise BufferError(f"receive buffer full at {self.capacity} bytes")
+            capacity = min(capacity, self.max_capacity)
+        if self._exported:
+            raise BufferError("cannot grow the receive buffer while a view is out")
+        buf = bytearray(capacity)
+        buf[: self.size] = self.peek(self.size)
+        self.buf = buf
+        self.view = memoryview(buf)
+        self.capacity = capacity
+        self.start = 0
+
+    # Reading side: the parser.
+
+    def peek(self, n: int, offset: int = 0) -> bytes:
+        """Return a copy of ``n`` stored bytes from ``offset``, across the seam if needed."""
+        if offset + n > self.size:
+            raise ValueError(f"cannot read {n} bytes at offset {offset} of {self.size} bytes")
+        cap = self.capacity
+        first = self.start + offset
+        if first >= cap:
+            first -= cap
+        if first + n <= cap:
+            return bytes(self.view[first : first + n])
+        return b"".join((self.view[first:], self.view[: first + n - cap]))
+
+    def consume(self, n: int) -> None:
+        """Drop ``n`` bytes from the front."""
+        if n > self.size:
+            raise ValueError(f"cannot consume {n} bytes of {self.size} bytes")
+        self.size -= n
+        start = self.start + n
+        self.start = start - self.capacity if start >= self.capacity else start
+
+    def read(self, n: int) -> bytes:
+        """Return and drop ``n`` bytes from the front."""
+        data = self.peek(n)
+        self.consume(n)
+        return data
+
+    def clear(self) -> None:
+        """Drop every stored byte."""
+        self.size = 0
+        self.start = 0

@@ -1,0 +1,3 @@
+"""The fastws version."""
+
+version = "0.1.0"
