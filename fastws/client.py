@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING
 
-from .connection import CLIENT, CONNECTING, OPEN, Connection, State, _HANDSHAKE, _HEADER
+from .connection import _HANDSHAKE, _HEADER, CLIENT, CONNECTING, OPEN, Connection, State
 from .datastructures import Headers, MultipleValuesError
 from .exceptions import (
     InvalidHandshake,

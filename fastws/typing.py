@@ -18,13 +18,14 @@ __all__ = [
     "UpgradeProtocol",
 ]
 
-BytesLike = Union[bytes, bytearray, memoryview]
+BytesLike = bytes | bytearray | memoryview
 """Binary payloads accepted by send methods."""
 
-Data = Union[str, bytes]
+Data = str | bytes
 """A WebSocket message: str for a Text frame, bytes for a Binary frame."""
 
-LoggerLike = Union[logging.Logger, "logging.LoggerAdapter[logging.Logger]"]
+# Union, not |: LoggerAdapter is subscriptable at run time only from Python 3.11.
+LoggerLike = Union[logging.Logger, "logging.LoggerAdapter[logging.Logger]"]  # noqa: UP007
 """Anything usable where a logging.Logger is expected."""
 
 Origin = NewType("Origin", str)
@@ -36,7 +37,7 @@ Subprotocol = NewType("Subprotocol", str)
 ExtensionName = NewType("ExtensionName", str)
 """Name of a WebSocket extension."""
 
-ExtensionParameter = tuple[str, Union[str, None]]
+ExtensionParameter = tuple[str, str | None]
 """One parameter of an extension: name and optional value."""
 
 ExtensionHeader = tuple[ExtensionName, list[ExtensionParameter]]
