@@ -9,7 +9,7 @@ As in websockets 10.x, this module is also where the asyncio client lives for im
 from __future__ import annotations
 
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .connection import _HANDSHAKE, _HEADER, CLIENT, CONNECTING, OPEN, Connection, State
 from .datastructures import Headers, MultipleValuesError
@@ -75,6 +75,9 @@ class ClientConnection(Connection):
         self.available_extensions = extensions
         self.available_subprotocols = subprotocols
         self.key = generate_key()
+        # The asyncio client doesn't read the body of a refused handshake (websockets 10.x
+        # neither): it sets this to False so a non-101 response is reported after its headers.
+        self.read_response_body = True
         if state is CONNECTING:
             self._rstate = _HANDSHAKE
             self._handshake_reader = StreamReader()
@@ -207,9 +210,12 @@ class ClientConnection(Connection):
         """Generator that parses the HTTP response; the handshake runs once, so plain code."""
         reader = self._handshake_reader
         try:
-            response = yield from Response.parse(
-                reader.read_line, reader.read_exact, reader.read_to_eof
-            )
+            if self.read_response_body:
+                response = yield from Response.parse(
+                    reader.read_line, reader.read_exact, reader.read_to_eof
+                )
+            else:
+                response = yield from Response.parse(reader.read_line, _no_body, _no_body)
         except Exception as exc:
             # websockets 10.x lets these escape from receive_data(); we report them as the
             # asyncio client does, as the handshake's failure.
@@ -237,6 +243,7 @@ class ClientConnection(Connection):
         leftover = bytes(reader.buffer)
         reader.discard()
         self._rstate = _HEADER
+        del self._handshake_reader  # the parser generator ends here too
         if leftover:
             self.reader.write(leftover)
         self._parse_frames()
@@ -254,3 +261,39 @@ class ClientConnection(Connection):
             pass
         if self._eof_rcvd and self._rstate == _HANDSHAKE:  # pragma: no cover
             raise AssertionError("handshake parser did not finish at EOF")
+
+
+def _no_body(size: int) -> Generator[None, None, bytes]:
+    """Stand-in body reader for :attr:`ClientConnection.read_response_body` = False."""
+    return b""
+    yield  # pragma: no cover
+
+
+
+# websockets 10.x keeps the asyncio client importable from here (websockets.client.connect).
+# Imported lazily: fastws.asyncio imports this module.
+if TYPE_CHECKING:  # pragma: no cover
+    from .asyncio.client import Connect as Connect
+    from .asyncio.client import connect as connect
+    from .asyncio.client import unix_connect as unix_connect
+    from .asyncio.protocol import WebSocketClientProtocol as WebSocketClientProtocol
+
+_ASYNCIO_NAMES = {
+    "Connect": "client",
+    "connect": "client",
+    "unix_connect": "client",
+    "WebSocketClientProtocol": "protocol",
+}
+
+__all__ += list(_ASYNCIO_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve the asyncio client's names on first use (PEP 562)."""
+    try:
+        module = _ASYNCIO_NAMES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    import importlib
+
+    return getattr(importlib.import_module(f"fastws.asyncio.{module}"), name)

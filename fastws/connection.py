@@ -134,6 +134,9 @@ class Connection:
         mask_key: returns the 4-byte masking key of each sent frame (injectable for tests).
         paused: while True, the parser stops before the next data frame and keeps the bytes
             buffered; set it from ``on_data`` and call :meth:`resume_parsing` later.
+        failure_reasons: when False, close frames sent on a parser failure carry an empty reason
+            (as the websockets 10.x asyncio client sends) instead of the error's text.
+        failure_log: the message logged at ERROR level when the parser fails unexpectedly.
     """
 
     def __init__(
@@ -172,6 +175,8 @@ class Connection:
         self.on_frame: Callable[[Frame], None] = self._frame_event
         self.mask_key: Callable[[], bytes] = random_mask_key
         self.paused = False
+        self.failure_reasons = True
+        self.failure_log = "parser failed"
         self._rstate = _HEADER
         self._eof_rcvd = False
         self._sink = bytearray()
@@ -228,6 +233,11 @@ class Connection:
         exc = exc_type(rcvd, sent, self.close_rcvd_then_sent)
         exc.__cause__ = self.parser_exc
         return exc
+
+    @property
+    def receiving(self) -> bool:
+        """True while the peer's frames may still be delivered (no close frame, failure, EOF)."""
+        return self._rstate != _DISCARD and not self._eof_rcvd
 
     # Receiving.
 
@@ -493,10 +503,12 @@ class Connection:
         elif isinstance(exc, PayloadTooBig):
             code, reason = 1009, str(exc)
         else:
-            self.logger.error("parser failed", exc_info=exc)
+            self.logger.error(self.failure_log, exc_info=exc)
             # Don't send exception details to the peer: they may be sensitive.
             code, reason = 1011, ""
-        if len(reason) > _MAX_REASON:
+        if not self.failure_reasons:
+            reason = ""
+        elif len(reason) > _MAX_REASON:
             reason = reason.encode()[: _MAX_REASON - 3].decode(errors="ignore") + "..."
         self.parser_exc = exc
         self.fail(code, reason)

@@ -1,0 +1,916 @@
+"""
+The asyncio I/O layer: :class:`WebSocketClientProtocol`, an :class:`asyncio.BufferedProtocol` that
+drives the Sans-I/O :class:`~fastws.client.ClientConnection`.
+
+Shape (see docs/design.md):
+
+- Receiving runs inside ``buffer_updated``: the transport has read into the connection's ring,
+  the core parses in place and calls :meth:`WebSocketCommonProtocol._on_data` per data frame, which
+  appends the finished message to a deque and wakes a waiting ``recv()``. No task per message,
+  and no Future when a message is already queued.
+- Sending builds frames in the core and writes them at the end of the loop iteration, so many small
+  messages sent in one iteration leave in one ``transport.write``; ``write_limit`` still bounds
+  what is buffered (see :meth:`WebSocketCommonProtocol._queued`).
+- Keepalive and the closing timeouts are loop timers: no background task at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import random
+import struct
+import time
+import uuid
+import warnings
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from ..client import ClientConnection
+from ..connection import CLOSED, CLOSING, CONNECTING, OPEN, SEND_EOF, State
+from ..datastructures import Headers, HeadersLike
+from ..exceptions import (
+    ConnectionClosed,
+    ConnectionClosedOK,
+    InvalidHeader,
+    InvalidState,
+    InvalidStatus,
+    InvalidStatusCode,
+    RedirectHandshake,
+)
+from ..extensions.base import ClientExtensionFactory, Extension
+from ..frames import OP_CLOSE, OP_PONG, Close, Frame, prepare_ctrl, prepare_data
+from ..http import USER_AGENT
+from ..http11 import Response
+from ..typing import Data, LoggerLike, Origin, Subprotocol
+from ..uri import WebSocketURI
+
+__all__ = ["WebSocketCommonProtocol", "WebSocketClientProtocol"]
+
+# Until handshake() gives the real URI.
+_PLACEHOLDER_URI = WebSocketURI(False, "localhost", 80, "/", "", None, None)
+
+# Stages of closing the TCP connection after the WebSocket closing handshake (or a failure), each
+# bounded by close_timeout, as websockets 10.x does: waiting for the server's close frame, waiting
+# for the server to close TCP, after half-closing, after closing, then abort.
+_WAIT_CLOSE_FRAME, _WAIT_TCP_CLOSE, _WAIT_AFTER_EOF, _WAIT_AFTER_CLOSE = range(4)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class WebSocketCommonProtocol(asyncio.BufferedProtocol):
+    """
+    A WebSocket connection over an asyncio transport (the I/O half of the client).
+
+    Args:
+        logger: logger for this connection; defaults to ``logging.getLogger("websockets.client")``.
+        ping_interval: seconds between keepalive pings; None disables keepalive.
+        ping_timeout: seconds to wait for a keepalive pong before failing with 1011; None waits
+            forever.
+        close_timeout: seconds each step of the closing sequence may take (None means 10).
+        max_size: largest incoming message in bytes; None disables the limit.
+        max_queue: most received messages buffered before reading stops; None for no bound.
+        read_limit: bytes buffered, once ``max_queue`` is reached, before the transport stops
+            reading (it resumes at half).
+        write_limit: high-water mark of the write buffer: ``send()`` waits while it's exceeded
+            until the buffer drains below a quarter of it.
+    """
+
+    is_client = True
+    side = "client"
+
+    def __init__(
+        self,
+        *,
+        logger: LoggerLike | None = None,
+        ping_interval: float | None = 20,
+        ping_timeout: float | None = 20,
+        close_timeout: float | None = None,
+        max_size: int | None = 2**20,
+        max_queue: int | None = 2**5,
+        read_limit: int = 2**16,
+        write_limit: int = 2**16,
+        host: str | None = None,
+        port: int | None = None,
+        secure: bool | None = None,
+        legacy_recv: bool = False,
+        loop: asyncio.AbstractEventLoop | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if timeout is None:
+            timeout = 10
+        else:
+            warnings.warn("rename timeout to close_timeout", DeprecationWarning, stacklevel=2)
+        if close_timeout is None:
+            close_timeout = timeout
+        if loop is None:
+            loop = asyncio.get_running_loop()
+        else:
+            warnings.warn("remove loop argument", DeprecationWarning, stacklevel=2)
+        if logger is None:
+            logger = logging.getLogger("websockets.client")
+        self.id: uuid.UUID = uuid.uuid4()
+        """Unique identifier of the connection, for logs."""
+        self.logger: LoggerLike = logging.LoggerAdapter(cast(Any, logger), {"websocket": self})
+        """Logger for this connection."""
+        self.debug = logger.isEnabledFor(logging.DEBUG)
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.max_size = max_size
+        self.max_queue = max_queue
+        self.read_limit = read_limit
+        self.write_limit = write_limit
+        self.loop = loop
+        self._host = host
+        self._port = port
+        self._secure = secure
+        self.legacy_recv = legacy_recv
+
+        self.extensions: list[Extension] = []
+        self.subprotocol: Subprotocol | None = None
+        """Subprotocol negotiated in the opening handshake, if any."""
+        self.path: str
+        self.request_headers: Headers
+        self.response_headers: Headers
+
+        conn = ClientConnection(_PLACEHOLDER_URI, max_size=max_size, logger=self.logger)
+        conn.on_data = self._on_data
+        conn.on_frame = self._on_frame
+        conn.failure_reasons = False
+        conn.failure_log = "data transfer failed"
+        conn.read_response_body = False
+        # Room for read_limit bytes parked while max_queue is full, plus one read.
+        if conn.reader.max_capacity is not None:
+            conn.reader.max_capacity = max(conn.reader.max_capacity, 2 * read_limit + 2**16)
+        self.connection = conn
+
+        self.transport: asyncio.Transport
+        self.messages: deque[Data] = deque()
+        self._queue_limit = max_queue if max_queue is not None else -1
+        self._recv_waiter: asyncio.Future[None] | None = None
+        self._transfer_done = False
+        self._handshake_waiter: asyncio.Future[None] | None = None
+        self._handshake_response: Response | None = None
+        self._lost_waiter: asyncio.Future[None] = loop.create_future()
+        self._reading_paused = False
+        # Writing.
+        self._flush_handle: asyncio.Handle | None = None
+        self._queued_bytes = 0
+        self._writing_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._fragmented_waiter: asyncio.Future[None] | None = None
+        # Pings.
+        self.pings: dict[bytes, asyncio.Future[float]] = {}
+        self._ping_sent: dict[bytes, float] = {}
+        self.latency: float = 0.0
+        """Round-trip time of the last ping answered, in seconds (0 before the first pong)."""
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._keepalive_data: bytes | None = None
+        self._keepalive_deferred = False
+        # Closing.
+        self._close_handle: asyncio.TimerHandle | None = None
+        self._close_stage = -1
+        # Fragmented messages being received.
+        self._chunks: list[Any] = []
+        self._decoder: codecs.IncrementalDecoder | None = None
+
+    # Properties of the 10.x API.
+
+    @property
+    def state(self) -> State:
+        """The connection state (CONNECTING, OPEN, CLOSING, CLOSED)."""
+        if self._lost_waiter.done():
+            return CLOSED
+        state = self.connection.state
+        return CLOSING if state is CLOSED else state
+
+    @property
+    def host(self) -> str | None:
+        """Deprecated: host of the URI."""
+        warnings.warn("don't use host attribute", DeprecationWarning, stacklevel=2)
+        return self._host
+
+    @property
+    def port(self) -> int | None:
+        """Deprecated: port of the URI."""
+        warnings.warn("don't use port attribute", DeprecationWarning, stacklevel=2)
+        return self._port
+
+    @property
+    def secure(self) -> bool | None:
+        """Deprecated: whether the URI is wss://."""
+        warnings.warn("don't use secure attribute", DeprecationWarning, stacklevel=2)
+        return self._secure
+
+    @property
+    def local_address(self) -> Any:
+        """Local address of the socket (e.g. a (host, port) tuple); None before connecting."""
+        try:
+            transport = self.transport
+        except AttributeError:
+            return None
+        return transport.get_extra_info("sockname")
+
+    @property
+    def remote_address(self) -> Any:
+        """Remote address of the socket (e.g. a (host, port) tuple); None before connecting."""
+        try:
+            transport = self.transport
+        except AttributeError:
+            return None
+        return transport.get_extra_info("peername")
+
+    @property
+    def open(self) -> bool:
+        """True while the connection is open (both False while opening and closing)."""
+        return self.connection.state is OPEN and not self._transfer_done
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closed."""
+        return self._lost_waiter.done()
+
+    @property
+    def close_code(self) -> int | None:
+        """Close code (RFC 6455 section 7.1.5); None until the connection is closed."""
+        if not self._lost_waiter.done():
+            return None
+        return self.connection.close_code
+
+    @property
+    def close_reason(self) -> str | None:
+        """Close reason (RFC 6455 section 7.1.6); None until the connection is closed."""
+        if not self._lost_waiter.done():
+            return None
+        return self.connection.close_reason
+
+    # Receiving.
+
+    def __aiter__(self) -> AsyncIterator[Data]:
+        """Iterate over messages; ends on a 1000/1001 close, raises ConnectionClosedError else."""
+        return _MessageIterator(self)
+
+    async def recv(self) -> Data:
+        """
+        Receive the next message: str for a text message, bytes for a binary one.
+
+        Messages received before the connection closed are returned first. Cancelling recv()
+        loses nothing: the next call returns the message.
+
+        Raises:
+            ConnectionClosed: When the connection is closed and no message is left.
+            RuntimeError: If another coroutine is already waiting in recv().
+        """
+        if self._recv_waiter is not None:
+            raise RuntimeError(
+                "cannot call recv while another coroutine is already waiting for the next message"
+            )
+        messages = self.messages
+        if messages:
+            # Speed: the common case returns without suspending (benchmarks/bench_receive.py).
+            message = messages.popleft()
+            if self.connection.paused:
+                self._resume_parsing()
+            return message
+        while not messages:
+            if self._transfer_done:
+                if self.legacy_recv:
+                    return None  # type: ignore[return-value]
+                await self.ensure_open()
+            waiter = self.loop.create_future()
+            self._recv_waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._recv_waiter = None
+        message = messages.popleft()
+        if self.connection.paused:
+            self._resume_parsing()
+        return message
+
+    def _on_data(self, b0: int, payload: Any) -> None:
+        """Turn a data frame (a view of the receive ring) into a message; the one copy."""
+        if b0 == 0x81:
+            message: Data = str(payload, "utf-8")
+        elif b0 == 0x82:
+            message = bytes(payload)
+        else:
+            assembled = self._fragment(b0, payload)
+            if assembled is None:
+                return
+            message = assembled
+        messages = self.messages
+        messages.append(message)
+        waiter = self._recv_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if len(messages) == self._queue_limit:
+            # max_queue reached: stop parsing; read_limit then bounds what stays buffered.
+            self.connection.paused = True
+
+    def _on_frame(self, frame: Frame) -> None:
+        """Data frames decoded by extensions (permessage-deflate) take the same path."""
+        self._on_data((0x80 if frame.fin else 0) | frame.opcode, frame.data)
+
+    def _fragment(self, b0: int, payload: Any) -> Data | None:
+        """Assemble a fragmented message; text is validated frame by frame."""
+        fin = b0 >= 0x80
+        if b0 & 0x0F:
+            self._decoder = (
+                codecs.getincrementaldecoder("utf-8")() if b0 & 0x0F == 1 else None
+            )
+            self._chunks = []
+        decoder = self._decoder
+        if decoder is not None:
+            self._chunks.append(decoder.decode(payload, fin))
+        else:
+            self._chunks.append(bytes(payload))
+        if not fin:
+            return None
+        chunks, self._chunks = self._chunks, []
+        if decoder is not None:
+            return "".join(chunks)
+        return b"".join(chunks)
+
+    def _resume_parsing(self) -> None:
+        """Room in the queue again: parse what was parked, then maybe resume reading."""
+        if len(self.messages) >= self._queue_limit >= 0:
+            return
+        conn = self.connection
+        conn.resume_parsing()
+        self._after_receive()
+        if self._reading_paused and conn.reader.size <= self.read_limit // 2:
+            self._reading_paused = False
+            self.transport.resume_reading()
+        if self._keepalive_deferred and not conn.paused:
+            self._keepalive_deferred = False
+            self._arm_keepalive_timeout()
+
+    # asyncio.BufferedProtocol callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Configure the write buffer limits (low = high / 4)."""
+        transport = cast(asyncio.Transport, transport)
+        transport.set_write_buffer_limits(self.write_limit)
+        self.transport = transport
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """Hand the transport the ring's free region (the hint is ignored: see design.md)."""
+        return self.connection.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Parse what the transport read; messages go to the queue as they complete."""
+        conn = self.connection
+        conn.receive_buffered(nbytes)
+        if conn.writes or conn.events or conn.state is not OPEN:
+            self._after_receive()
+        if conn.paused and not self._reading_paused and conn.reader.size >= self.read_limit:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> None:
+        """The server closed its side: finish the connection (the transport then closes)."""
+        self.connection.receive_eof()
+        self._after_receive()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """7.1.4: the WebSocket connection is closed."""
+        conn = self.connection
+        if conn.state is not CLOSED:
+            receiving = conn.receiving
+            conn.receive_eof()
+            if exc is not None and receiving and conn.handshake_exc is None:
+                conn.parser_exc = exc
+        conn.data_to_send()
+        self._after_receive()
+        self._cancel_timers()
+        self.logger.debug("= connection is CLOSED")
+        self._lost_waiter.set_result(None)
+        # Pending pings will never be answered.
+        closed = self.connection_closed_exc() if conn.state is CLOSED else None
+        for ping in self.pings.values():
+            if not ping.done():
+                if closed is None:
+                    ping.cancel()
+                else:
+                    ping.set_exception(closed)
+                    ping.exception()  # retrieved: no "never retrieved" log
+        self.pings.clear()
+        self._ping_sent.clear()
+        for waiter in (self._drain_waiter, self._handshake_waiter, self._recv_waiter):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiter = None
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is above write_limit: send() waits."""
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport's buffer is below write_limit / 4: waiting send() calls continue."""
+        self._writing_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None:
+            self._drain_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    # Events from the core.
+
+    def _after_receive(self) -> None:
+        """Write what the core produced and handle control events and state changes."""
+        conn = self.connection
+        if conn.writes:
+            self._flush()
+        if conn.events:
+            for event in conn.events_received():
+                if isinstance(event, Frame):
+                    if event.opcode is OP_PONG:
+                        self._on_pong(event.data)
+                    elif event.opcode is OP_CLOSE and self._close_stage == _WAIT_CLOSE_FRAME:
+                        self._cancel_close_timer()
+                else:
+                    self._handshake_response = cast(Response, event)
+        if not self._transfer_done and not conn.receiving:
+            self._transfer_done = True
+            waiter = self._recv_waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+                self._keepalive_handle = None
+            if conn.state is not CONNECTING:
+                self._close_step(_WAIT_TCP_CLOSE)
+        waiter = self._handshake_waiter
+        if waiter is not None and not waiter.done() and (
+            conn.state is not CONNECTING or conn.handshake_exc is not None
+        ):
+            waiter.set_result(None)
+
+    def _on_pong(self, data: bytes) -> None:
+        """A pong answers its ping and every earlier one (RFC 6455 allows skipping pongs)."""
+        if data not in self.pings:
+            return
+        now = time.perf_counter()
+        for ping_id in list(self.pings):
+            ping = self.pings.pop(ping_id)
+            rtt = now - self._ping_sent.pop(ping_id)
+            if not ping.done():
+                ping.set_result(rtt)
+            if ping_id == data:
+                self.latency = rtt
+                break
+
+    # Sending.
+
+    async def send(
+        self, message: Data | bytearray | memoryview | Iterable[Data] | AsyncIterable[Data]
+    ) -> None:
+        """
+        Send a message: str as a text frame, bytes-like as a binary frame, an (async) iterable
+        as a fragmented message, one frame per item.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            TypeError: If ``message`` has an unsupported type (the connection then fails with
+                1011 if a fragmented message was started).
+        """
+        conn = self.connection
+        if conn.state is not OPEN or self._transfer_done:
+            await self.ensure_open()
+        while self._fragmented_waiter is not None:
+            await asyncio.shield(self._fragmented_waiter)
+            await self.ensure_open()
+        if isinstance(message, str):
+            data = message.encode()
+            conn.send_text(data)
+            await self._queued(len(data))
+        elif isinstance(message, (bytes, bytearray, memoryview)):
+            conn.send_binary(message)
+            await self._queued(len(message))
+        elif isinstance(message, Mapping):
+            raise TypeError("data is a dict-like object")
+        elif isinstance(message, Iterable):
+            await self._send_fragments(iter(message))
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(aiter(message))
+        else:
+            raise TypeError("data must be str, bytes-like, or iterable")
+
+    async def _send_fragments(self, chunks: Any) -> None:
+        """Send each item of ``chunks`` (an iterator or async iterator) as one frame."""
+        is_async = not hasattr(chunks, "__next__")
+        try:
+            first = await anext(chunks) if is_async else next(chunks)
+        except (StopIteration, StopAsyncIteration):
+            return
+        opcode, data = prepare_data(first)
+        conn = self.connection
+        self._fragmented_waiter = self.loop.create_future()
+        try:
+            if opcode == 1:
+                conn.send_text(data, fin=False)
+            else:
+                conn.send_binary(data, fin=False)
+            await self._queued(len(data))
+            while True:
+                try:
+                    chunk = await anext(chunks) if is_async else next(chunks)
+                except (StopIteration, StopAsyncIteration):
+                    break
+                chunk_opcode, data = prepare_data(chunk)
+                if chunk_opcode != opcode:
+                    raise TypeError("data contains inconsistent types")
+                conn.send_continuation(data, fin=False)
+                await self._queued(len(data))
+            conn.send_continuation(b"", fin=True)
+            await self._queued(0)
+        except (Exception, asyncio.CancelledError):
+            self.fail_connection(1011)
+            raise
+        finally:
+            self._fragmented_waiter.set_result(None)
+            self._fragmented_waiter = None
+
+    async def _queued(self, size: int) -> None:
+        """
+        A frame of ``size`` payload bytes was queued by the core: schedule one write for the
+        frames of this loop iteration, and wait while the buffered bytes exceed write_limit.
+        """
+        # Speed: coalescing writes turns N sends into one syscall (benchmarks: send 1 KiB).
+        self._queued_bytes += size + 14
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+        if self._queued_bytes > self.write_limit:
+            self._flush()
+        if self._writing_paused:
+            await self._drain()
+
+    def _flush(self) -> None:
+        """Write every frame the core produced, in order, in as few writes as possible."""
+        handle = self._flush_handle
+        if handle is not None:
+            handle.cancel()
+            self._flush_handle = None
+        self._queued_bytes = 0
+        writes = self.connection.data_to_send()
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if SEND_EOF in writes:
+            index = writes.index(SEND_EOF)
+            if index:
+                transport.write(b"".join(writes[:index]))
+            # A client half-closes only after the server's EOF; TLS can't half-close.
+            if transport.can_write_eof():
+                transport.write_eof()
+        elif len(writes) == 1:
+            transport.write(writes[0])
+        elif writes:
+            transport.write(b"".join(writes))
+
+    async def _drain(self) -> None:
+        """Wait until the transport's buffer is below the low-water mark."""
+        while self._writing_paused:
+            if self._lost_waiter.done():
+                await self.ensure_open()
+            waiter = self._drain_waiter
+            if waiter is None:
+                waiter = self._drain_waiter = self.loop.create_future()
+            await asyncio.shield(waiter)
+
+    async def ping(self, data: Data | bytearray | memoryview | None = None) -> Awaitable[float]:
+        """
+        Send a ping; return a future that completes with the round-trip time (seconds) when the
+        matching pong arrives. A pong also answers every earlier ping.
+
+        Args:
+            data: payload (a str is UTF-8 encoded); None picks 4 random bytes.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+            RuntimeError: If a ping with the same payload is still waiting for its pong.
+        """
+        await self.ensure_open()
+        payload = None if data is None else prepare_ctrl(data)
+        if payload in self.pings:
+            raise RuntimeError("already waiting for a pong with the same data")
+        while payload is None or payload in self.pings:
+            payload = struct.pack("!I", random.getrandbits(32))
+        waiter = self._send_ping(payload)
+        if self._writing_paused:
+            await self._drain()
+        return asyncio.shield(waiter)
+
+    def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
+        waiter: asyncio.Future[float] = self.loop.create_future()
+        self.pings[payload] = waiter
+        self._ping_sent[payload] = time.perf_counter()
+        self.connection.send_ping(payload)
+        self._flush()
+        return waiter
+
+    async def pong(self, data: Data | bytearray | memoryview = b"") -> None:
+        """
+        Send an unsolicited pong (a one-way heartbeat); a str is UTF-8 encoded.
+
+        Raises:
+            ConnectionClosed: When the connection is closed.
+        """
+        await self.ensure_open()
+        self.connection.send_pong(prepare_ctrl(data))
+        await self._queued(len(data))
+
+    # Keepalive: timers, no task.
+
+    def _start_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive_handle = self.loop.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        self._keepalive_handle = None
+        if not self.open:
+            return
+        if self.debug:
+            self.logger.debug("% sending keepalive ping")
+        payload = None
+        while payload is None or payload in self.pings:
+            payload = struct.pack("!I", random.getrandbits(32))
+        waiter = self._send_ping(payload)
+        if self.ping_timeout is None:
+            self._start_keepalive()
+            return
+        self._keepalive_data = payload
+        waiter.add_done_callback(self._keepalive_answered)
+        self._arm_keepalive_timeout()
+
+    def _arm_keepalive_timeout(self) -> None:
+        assert self.ping_timeout is not None
+        self._keepalive_handle = self.loop.call_later(self.ping_timeout, self._keepalive_expired)
+
+    def _keepalive_answered(self, waiter: asyncio.Future[float]) -> None:
+        if waiter.cancelled() or waiter.exception() is not None:
+            return
+        if self.debug:
+            self.logger.debug("% received keepalive pong")
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+        self._keepalive_deferred = False
+        self._keepalive_data = None
+        self._start_keepalive()
+
+    def _keepalive_expired(self) -> None:
+        self._keepalive_handle = None
+        if self._keepalive_data not in self.pings:  # pragma: no cover - answered meanwhile
+            return
+        if self.connection.paused:
+            # The pong may be waiting, unread, behind messages the application hasn't taken
+            # yet (max_queue reached): that's our backpressure, not a dead peer. Restart the
+            # timeout once parsing resumes. (websockets 10.x fails with 1011 here.)
+            self._keepalive_deferred = True
+            return
+        if self.debug:
+            self.logger.debug("! timed out waiting for keepalive pong")
+        self.fail_connection(1011, "keepalive ping timeout")
+
+    # Closing.
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """
+        Perform the closing handshake and wait for the TCP connection to close.
+
+        Idempotent. Completes in at most about 5 x close_timeout.
+
+        Raises:
+            ProtocolError: If ``code`` isn't a valid close code.
+        """
+        conn = self.connection
+        if conn.state is OPEN:
+            Close(code, reason).check()
+            # Closing abandons a fragmented message being sent, as websockets 10.x does.
+            conn.expect_continuation_frame = False
+            conn.send_close(code, reason)
+            self._flush()
+            if conn.receiving:
+                self._close_step(_WAIT_CLOSE_FRAME)
+            if self._writing_paused:
+                try:
+                    await asyncio.wait_for(self._drain(), self.close_timeout)
+                except (asyncio.TimeoutError, ConnectionClosed):
+                    self.fail_connection()
+        elif conn.state is CONNECTING:
+            self.fail_connection()
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._lost_waiter)
+
+    def fail_connection(self, code: int = 1006, reason: str = "") -> None:
+        """
+        Fail the connection (RFC 6455 section 7.1.7): send a close frame with ``code`` if the
+        connection is open (not for 1006), stop processing input, then close TCP.
+        """
+        if self.debug:
+            self.logger.debug("! failing connection with code %d", code)
+        conn = self.connection
+        if conn.state is CONNECTING or not hasattr(self, "transport"):
+            conn.fail(1006)
+            self._after_receive()
+            if hasattr(self, "transport") and not self._lost_waiter.done():
+                self._close_step(_WAIT_AFTER_CLOSE)
+            return
+        if conn.state is OPEN and code != 1006 and conn.close_rcvd is None:
+            conn.fail(code, reason)
+        else:
+            conn.fail(1006)
+        self._after_receive()
+        if self._close_stage < _WAIT_TCP_CLOSE and not self._lost_waiter.done():
+            self._close_step(_WAIT_TCP_CLOSE)
+
+    def _close_step(self, stage: int) -> None:
+        """Enter a closing stage; each one ends when TCP closes or after close_timeout."""
+        if self._lost_waiter.done() or stage <= self._close_stage:
+            return
+        self._cancel_close_timer()
+        self._close_stage = stage
+        transport = self.transport
+        if stage == _WAIT_AFTER_EOF:
+            if self.debug:
+                self.logger.debug("x half-closing TCP connection")
+            try:
+                transport.write_eof()
+            except (OSError, RuntimeError):  # pragma: no cover
+                pass
+        elif stage == _WAIT_AFTER_CLOSE:
+            if self.debug:
+                self.logger.debug("x closing TCP connection")
+            transport.close()
+        self._close_handle = self.loop.call_later(self.close_timeout, self._close_timeout)
+
+    def _close_timeout(self) -> None:
+        self._close_handle = None
+        stage = self._close_stage
+        if stage == _WAIT_CLOSE_FRAME:
+            # The server didn't answer our close frame: stop waiting for it.
+            self.connection.fail(1006)
+            self._after_receive()
+            return
+        if self.debug:
+            self.logger.debug("! timed out waiting for TCP close")
+        if stage == _WAIT_TCP_CLOSE and self.transport.can_write_eof():
+            self._close_step(_WAIT_AFTER_EOF)
+        elif stage < _WAIT_AFTER_CLOSE:
+            self._close_step(_WAIT_AFTER_CLOSE)
+        else:
+            if self.debug:
+                self.logger.debug("x aborting TCP connection")
+            self.transport.abort()
+
+    def _cancel_close_timer(self) -> None:
+        if self._close_handle is not None:
+            self._close_handle.cancel()
+            self._close_handle = None
+
+    def _cancel_timers(self) -> None:
+        self._cancel_close_timer()
+        for handle in (self._keepalive_handle, self._flush_handle):
+            if handle is not None:
+                handle.cancel()
+        self._keepalive_handle = self._flush_handle = None
+
+    async def ensure_open(self) -> None:
+        """
+        Return if the connection is open; otherwise wait until it is closed and raise.
+
+        Raises:
+            ConnectionClosed: When the connection is closing or closed.
+            InvalidState: Before the opening handshake completes.
+        """
+        state = self.connection.state
+        if state is OPEN and not self._transfer_done:
+            return
+        if state is CONNECTING and self.connection.handshake_exc is None:
+            raise InvalidState("WebSocket connection isn't established yet")
+        await self.wait_closed()
+        raise self.connection_closed_exc()
+
+    def connection_closed_exc(self) -> ConnectionClosed:
+        """The ConnectionClosedOK or ConnectionClosedError describing how the connection ended."""
+        return self.connection.close_exc
+
+
+class WebSocketClientProtocol(WebSocketCommonProtocol):
+    """
+    WebSocket client connection: ``recv()``, ``send()``, ``close()``, ``ping()``, ``pong()``
+    and async iteration over messages, as in websockets 10.x.
+
+    Subclasses passed as ``create_protocol`` must not rely on ``data_received``: this is an
+    :class:`asyncio.BufferedProtocol`, and the transport calls ``get_buffer``/``buffer_updated``.
+
+    Args:
+        logger: see :func:`fastws.connect`.
+        origin: value of the Origin header.
+        extensions: extension factories to offer.
+        subprotocols: subprotocols to offer.
+        extra_headers: extra HTTP headers of the handshake request.
+        kwargs: see :class:`WebSocketCommonProtocol`.
+    """
+
+    def __init__(
+        self,
+        *,
+        logger: LoggerLike | None = None,
+        origin: Origin | None = None,
+        extensions: Sequence[ClientExtensionFactory] | None = None,
+        subprotocols: Sequence[Subprotocol] | None = None,
+        extra_headers: HeadersLike | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if logger is None:
+            logger = logging.getLogger("websockets.client")
+        super().__init__(logger=logger, **kwargs)
+        self.origin = origin
+        self.available_extensions = extensions
+        self.available_subprotocols = subprotocols
+        self.extra_headers = extra_headers
+
+    async def handshake(
+        self,
+        wsuri: WebSocketURI,
+        origin: Origin | None = None,
+        available_extensions: Sequence[ClientExtensionFactory] | None = None,
+        available_subprotocols: Sequence[Subprotocol] | None = None,
+        extra_headers: HeadersLike | None = None,
+    ) -> None:
+        """
+        Perform the opening handshake (RFC 6455 section 4.1).
+
+        Raises:
+            InvalidHandshake: If the server refuses or answers wrongly (InvalidStatusCode for a
+                non-101 status, InvalidMessage for a response that isn't valid HTTP...).
+            RedirectHandshake: If the server redirects (connect() follows it).
+        """
+        conn = self.connection
+        conn.wsuri = wsuri
+        conn.origin = origin
+        conn.available_extensions = available_extensions
+        conn.available_subprotocols = available_subprotocols
+        request = conn.connect()
+        headers = request.headers
+        del headers["User-Agent"]
+        if extra_headers is not None:
+            headers.update(extra_headers)
+        headers.setdefault("User-Agent", USER_AGENT)
+        self.path = request.path
+        self.request_headers = headers
+        waiter = self._handshake_waiter = self.loop.create_future()
+        conn.send_request(request)
+        self._flush()
+        try:
+            await waiter
+        finally:
+            self._handshake_waiter = None
+        response = self._handshake_response
+        self._handshake_response = None
+        exc = conn.handshake_exc
+        if isinstance(exc, InvalidStatus):
+            status = exc.response.status_code
+            response_headers = exc.response.headers
+            self.response_headers = response_headers
+            if status in _REDIRECTS:
+                if "Location" not in response_headers:
+                    raise InvalidHeader("Location")
+                raise RedirectHandshake(response_headers["Location"])
+            raise InvalidStatusCode(status, response_headers)
+        if exc is not None:
+            if response is not None:
+                self.response_headers = response.headers
+            raise exc
+        if response is None:  # connection lost before the response
+            raise self.connection_closed_exc()
+        self.response_headers = response.headers
+        self.extensions = conn.extensions
+        self.subprotocol = conn.subprotocol
+        self._start_keepalive()
+
+
+class _MessageIterator:
+    """``async for message in websocket``: ends quietly on a 1000/1001 close."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: WebSocketCommonProtocol) -> None:
+        self._protocol = protocol
+
+    def __aiter__(self) -> _MessageIterator:
+        return self
+
+    async def __anext__(self) -> Data:
+        try:
+            return await self._protocol.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
