@@ -202,10 +202,6 @@ INVALID = [
         id="close-reason-utf8",
     ),
     pytest.param(
-        b"\x01\x00\x88\x00", ProtocolError, 1002, "incomplete fragmented message",
-        id="close-in-fragments",
-    ),
-    pytest.param(
         b"\x82\x7e\x04\x01" + bytes(1025), PayloadTooBig, 1009,
         "over size limit (1025 > 1024 bytes)", id="too-big",
     ),
@@ -420,6 +416,23 @@ class TestClosingHandshake:
         conn.send_text(b"a", fin=False)
         with pytest.raises(ProtocolError, match="expected a continuation frame"):
             conn.send_close(1000)
+
+    def test_close_frame_inside_fragmented_message(self) -> None:
+        """The close frame is echoed, then the lost message is reported as a protocol error."""
+        conn = client()
+        conn.receive_data(TEXT_SPAM + b"\x01\x01a" + CLOSE_1000_BYE)
+        assert conn.events_received() == [
+            frame(OP_TEXT, b"Spam"),
+            frame(OP_TEXT, b"a", False),
+            frame(OP_CLOSE, b"\x03\xe8bye"),
+        ]
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xe8bye")]
+        assert isinstance(conn.parser_exc, ProtocolError)
+        assert str(conn.parser_exc) == "incomplete fragmented message"
+        conn.receive_eof()
+        exc = conn.close_exc
+        assert isinstance(exc, ConnectionClosedOK)
+        assert exc.__cause__ is conn.parser_exc
 
     def test_ping_while_closing_is_not_answered(self) -> None:
         """Once our close frame is out, pings are recorded but not answered."""

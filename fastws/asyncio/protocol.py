@@ -336,8 +336,12 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         return b"".join(chunks)
 
     def _resume_parsing(self) -> None:
-        """Room in the queue again: parse what was parked, then maybe resume reading."""
-        if len(self.messages) >= self._queue_limit >= 0:
+        """
+        The queue has drained to half of max_queue: parse what was parked, then maybe resume
+        reading. (Resuming at half rather than at the first free slot avoids pausing and
+        resuming for every message.)
+        """
+        if len(self.messages) > self._queue_limit // 2:
             return
         conn = self.connection
         conn.resume_parsing()
