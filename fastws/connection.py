@@ -134,6 +134,14 @@ class Connection:
         mask_key: returns the 4-byte masking key of each sent frame (injectable for tests).
         paused: while True, the parser stops before the next data frame and keeps the bytes
             buffered; set it from ``on_data`` and call :meth:`resume_parsing` later.
+        on_error: if set, called with a protocol error found in a frame's header before the
+            connection fails; returning True postpones the failure: the frame stays buffered,
+            parsing pauses, and :meth:`resume_parsing` meets the error again. The asyncio layer
+            uses it so that messages received before a bad frame can be read (and answered)
+            before the connection fails.
+        on_partial: if set, called as ``on_partial(first_byte, payload_so_far)`` when a data
+            frame is incomplete and more of its payload arrived (a view, valid during the call);
+            the asyncio layer validates UTF-8 as text arrives, to fail fast (Autobahn 6.4.3).
         failure_reasons: when False, close frames sent on a parser failure carry an empty reason
             (as the websockets 10.x asyncio client sends) instead of the error's text.
         failure_log: the message logged at ERROR level when the parser fails unexpectedly.
@@ -175,6 +183,9 @@ class Connection:
         self.on_frame: Callable[[Frame], None] = self._frame_event
         self.mask_key: Callable[[], bytes] = random_mask_key
         self.paused = False
+        self.on_error: Callable[[Exception], bool] | None = None
+        self.on_partial: Callable[[int, BytesLike], None] | None = None
+        self._unconsumed = False
         self.failure_reasons = True
         self.failure_log = "parser failed"
         self._rstate = _HEADER
@@ -260,6 +271,8 @@ class Connection:
             self._sink_pos += n
             if self._sink_pos == len(self._sink):
                 self._finish_sink()
+            else:
+                self._sink_partial()
         if data and self._rstate != _DISCARD:
             self.reader.write(data)
         self._parse()
@@ -289,6 +302,8 @@ class Connection:
             if self._sink_pos == len(self._sink):
                 self._finish_sink()
                 self._parse()
+            else:
+                self._sink_partial()
             return
         self.reader.commit(nbytes)
         if self._rstate == _DISCARD:
@@ -482,6 +497,7 @@ class Connection:
 
     def _parse(self) -> None:
         """Run the parser; map its errors to close codes (the only place that does)."""
+        self._unconsumed = False
         try:
             if self._rstate == _HEADER:
                 self._parse_frames()
@@ -490,6 +506,11 @@ class Connection:
             elif self._rstate == _DISCARD:  # pragma: no branch
                 self.reader.clear()
         except Exception as exc:
+            if self._unconsumed and self.on_error is not None and self.on_error(exc):
+                # Postponed: the bad frame stays in the ring; resume_parsing() meets it again.
+                self._unconsumed = False
+                self.paused = True
+                return
             self._fail_on(exc)
 
     def _fail_on(self, exc: Exception) -> None:
@@ -554,6 +575,8 @@ class Connection:
                         return
                     start = ring.start
                 buf = ring.buf
+            # Errors raised until the frame is consumed leave it in the ring (see on_error).
+            self._unconsumed = True
             b0 = buf[start]
             b1 = buf[start + 1] if start + 1 < cap else buf[0]
             # 5.2: reserved opcodes must fail the connection.
@@ -584,6 +607,12 @@ class Connection:
                     raise ProtocolError("control frame too long")
                 if b0 < 0x80:
                     raise ProtocolError("fragmented control frame")
+            # 5.4: a message is one frame, or a first frame and continuation frames.
+            elif b0 & 0x0F:
+                if self.cur_size is not None:
+                    raise ProtocolError("expected a continuation frame")
+            elif self.cur_size is None:
+                raise ProtocolError("unexpected continuation frame")
             key = b""
             if mask_expected:
                 if size < hlen + 4:
@@ -592,10 +621,17 @@ class Connection:
                 hlen += 4
             total = hlen + length
             if size < total:
+                self._unconsumed = False
                 if length >= SINK_MIN and not mask_expected:
                     self._start_sink(b0, hlen, length)
                 else:
                     ring.reserve(total)
+                    if self.on_partial is not None and size > hlen and not b0 & 0x08:
+                        # The part of the payload before the seam (the rest comes next time).
+                        pstart = ring.start + hlen
+                        pstart -= ring.capacity if pstart >= ring.capacity else 0
+                        pend = min(pstart + size - hlen, ring.capacity)
+                        self.on_partial(b0, ring.view[pstart:pend])
                 return
             # The whole frame is in the ring: take the payload in place.
             pstart = start + hlen
@@ -608,6 +644,7 @@ class Connection:
             else:  # the payload straddles the seam
                 payload = b"".join((ring.view[pstart:], ring.view[: pend - cap]))
             ring.size = size - total
+            self._unconsumed = False
             start += total
             ring.start = start - cap if start >= cap else start
             if key:
@@ -646,14 +683,13 @@ class Connection:
         self.on_data(b0, payload)
 
     def _fragmentation(self, b0: int, length: int) -> None:
-        if b0 & 0x0F:
-            if self.cur_size is not None:
-                raise ProtocolError("expected a continuation frame")
-            self.cur_size = None if b0 >= 0x80 else length
+        """Track the size of a fragmented message (the rules were checked on the header)."""
+        if b0 >= 0x80:
+            self.cur_size = None
+        elif b0 & 0x0F:
+            self.cur_size = length
         else:
-            if self.cur_size is None:
-                raise ProtocolError("unexpected continuation frame")
-            self.cur_size = None if b0 >= 0x80 else self.cur_size + length
+            self.cur_size = (self.cur_size or 0) + length
 
     def _max_frame_size(self) -> int | None:
         if self.max_size is None or self.cur_size is None:
@@ -718,6 +754,18 @@ class Connection:
         self._sink_pos = have
         self._sink_b0 = b0
         self._rstate = _SINK
+        self._sink_progress()
+
+    def _sink_progress(self) -> None:
+        """More of a large payload arrived: let on_partial look at it."""
+        if self.on_partial is not None and self._sink_pos:
+            self.on_partial(self._sink_b0, self._sink_view[: self._sink_pos])
+
+    def _sink_partial(self) -> None:
+        try:
+            self._sink_progress()
+        except Exception as exc:
+            self._fail_on(exc)
 
     def _finish_sink(self) -> None:
         sink = self._sink

@@ -142,6 +142,10 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         conn.failure_reasons = False
         conn.failure_log = "data transfer failed"
         conn.read_response_body = False
+        # A bad frame after messages the application hasn't read yet fails the connection only
+        # once they are read: they can still be answered (Autobahn cases 3.x, 4.x, 5.15).
+        conn.on_error = self._postpone_error
+        conn.on_partial = self._on_partial
         # Room for read_limit bytes parked while max_queue is full, plus one read.
         if conn.reader.max_capacity is not None:
             conn.reader.max_capacity = max(conn.reader.max_capacity, 2 * read_limit + 2**16)
@@ -150,6 +154,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport
         self.messages: deque[Data] = deque()
         self._queue_limit = max_queue if max_queue is not None else -1
+        self._resume_at = max_queue // 2 if max_queue is not None else 0
+        self._error_postponed = False
         self._recv_waiter: asyncio.Future[None] | None = None
         self._transfer_done = False
         self._handshake_waiter: asyncio.Future[None] | None = None
@@ -176,6 +182,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         # Fragmented messages being received.
         self._chunks: list[Any] = []
         self._decoder: codecs.IncrementalDecoder | None = None
+        # UTF-8 check of the text frame being received, as its bytes arrive.
+        self._partial_decoder: codecs.IncrementalDecoder | None = None
+        self._partial_checked = 0
 
     # Properties of the 10.x API.
 
@@ -273,7 +282,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             # Speed: the common case returns without suspending (benchmarks/bench_receive.py).
             message = messages.popleft()
             if self.connection.paused:
-                self._resume_parsing()
+                self._parked()
             return message
         while not messages:
             if self._transfer_done:
@@ -288,11 +297,22 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
                 self._recv_waiter = None
         message = messages.popleft()
         if self.connection.paused:
-            self._resume_parsing()
+            self._parked()
         return message
+
+    def _parked(self) -> None:
+        """recv() took a message while parsing is paused (queue full, or an error postponed)."""
+        if not self._error_postponed:
+            self._resume_parsing()
+        elif not self.messages:
+            # The last message before a bad frame: fail on the next loop iteration, after
+            # whatever the application sends in reply right now.
+            self.loop.call_soon(self._resume_parsing)
 
     def _on_data(self, b0: int, payload: Any) -> None:
         """Turn a data frame (a view of the receive ring) into a message; the one copy."""
+        if self._partial_decoder is not None:
+            self._partial_decoder = None
         if b0 == 0x81:
             message: Data = str(payload, "utf-8")
         elif b0 == 0x82:
@@ -310,6 +330,32 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if len(messages) == self._queue_limit:
             # max_queue reached: stop parsing; read_limit then bounds what stays buffered.
             self.connection.paused = True
+
+    def _on_partial(self, b0: int, payload: Any) -> None:
+        """
+        Part of a data frame arrived: if it's text, validate the new bytes now, so invalid
+        UTF-8 fails the connection (1007) without waiting for the rest of the frame.
+        """
+        decoder = self._partial_decoder
+        if decoder is None:
+            if b0 & 0x0F == 1:
+                decoder = codecs.getincrementaldecoder("utf-8")()
+            elif b0 & 0x0F == 0 and self._decoder is not None:
+                decoder = codecs.getincrementaldecoder("utf-8")()
+                decoder.setstate(self._decoder.getstate())
+            else:
+                return
+            self._partial_decoder = decoder
+            self._partial_checked = 0
+        checked = self._partial_checked
+        if len(payload) > checked:
+            decoder.decode(payload[checked:])
+            self._partial_checked = len(payload)
+
+    def _postpone_error(self, exc: Exception) -> bool:
+        """Core hook: postpone failing while received messages wait to be read."""
+        self._error_postponed = bool(self.messages)
+        return self._error_postponed
 
     def _on_frame(self, frame: Frame) -> None:
         """Data frames decoded by extensions (permessage-deflate) take the same path."""
@@ -341,8 +387,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         reading. (Resuming at half rather than at the first free slot avoids pausing and
         resuming for every message.)
         """
-        if len(self.messages) > self._queue_limit // 2:
+        if len(self.messages) > (0 if self._error_postponed else self._resume_at):
             return
+        self._error_postponed = False
         conn = self.connection
         conn.resume_parsing()
         self._after_receive()
