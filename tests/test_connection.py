@@ -28,6 +28,8 @@ from fastws.exceptions import (
 )
 from fastws.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Close, Frame
 
+from fastws.buffers import RingBuffer
+
 from .feed import NEXT_PARTIAL, ZERO_KEY, client, feed_buffered, masked, run
 
 # Server-to-client frames (RFC 6455 section 5.7 and friends).
@@ -656,3 +658,105 @@ class TestAttributes:
         assert "> EOF" in messages
         assert "= connection is CLOSED" in messages
         assert conn.data_to_send()[0] == masked(0x81, b"Spam")
+
+
+class TestHooks:
+    """on_error and on_partial, the hooks the asyncio layer uses."""
+
+    def test_postponed_error(self) -> None:
+        """on_error returning True keeps the bad frame buffered and pauses parsing."""
+        conn = client()
+        conn.on_error = lambda exc: True
+        conn.receive_data(TEXT_SPAM + b"\x83\x00")
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+        assert conn.data_to_send() == []
+        assert conn.paused
+        assert conn.reader.size == 2
+        conn.on_error = lambda exc: False
+        conn.resume_parsing()
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xeainvalid opcode")]
+
+    def test_errors_after_consumption_are_not_postponed(self) -> None:
+        """A bad close frame is consumed before the error: it fails at once."""
+        conn = client()
+        seen: list[Exception] = []
+        conn.on_error = lambda exc: seen.append(exc) or True  # type: ignore[func-returns-value]
+        conn.receive_data(b"\x88\x01\x03")
+        assert seen == []
+        assert conn.close_sent == Close(1002, "close frame too short")
+
+    def test_incomplete_header_then_error_in_handler(self) -> None:
+        """A handler error after an incomplete extended header isn't mistaken for a header error."""
+        conn = client()
+        conn.on_error = lambda exc: True
+        conn.receive_data(b"\x82\x7e\x00")
+        conn.on_data = lambda b0, payload: (_ for _ in ()).throw(UnicodeDecodeError("utf-8", b"", 0, 1, "bad"))
+        conn.receive_data(b"\x02ab")
+        assert conn.state is CLOSING
+
+    def test_partial_text(self) -> None:
+        """on_partial sees the payload received so far of an incomplete frame."""
+        conn = client()
+        seen: list[tuple[int, bytes]] = []
+        conn.on_partial = lambda b0, payload: seen.append((b0, bytes(payload)))
+        conn.receive_data(b"\x81\x05")
+        conn.receive_data(b"He")
+        conn.receive_data(b"l")
+        conn.receive_data(b"lo")
+        assert seen == [(0x81, b"He"), (0x81, b"Hel")]
+        assert conn.events_received() == [frame(OP_TEXT, b"Hello")]
+
+    def test_partial_at_seam(self) -> None:
+        """Only the part before the seam is shown; the rest comes with the next read."""
+        conn = client()
+        conn.reader = RingBuffer(32, None)
+        seen: list[bytes] = []
+        conn.on_partial = lambda b0, payload: seen.append(bytes(payload))
+        conn.receive_data(b"\x8a\x18" + b"F" * 24 + b"\x81\x08ab")  # a 26-byte pong, then 4 bytes
+        conn.receive_data(b"cdef")  # "cd" before the seam, "ef" after it
+        assert conn.reader.capacity == 32
+        assert seen == [b"ab", b"abcd"]
+        conn.receive_data(b"gh")
+        assert conn.events_received()[-1] == frame(OP_TEXT, b"abcdefgh")
+
+    def test_partial_sink(self) -> None:
+        """Large payloads report their progress too, through both feeders."""
+        for feeder in (feed_data_chunks, feed_buffered):
+            conn = client()
+            sizes: list[int] = []
+            conn.on_partial = lambda b0, payload: sizes.append(len(payload))
+            feeder(conn, [BINARY_65536[:1000], BINARY_65536[1000:5000], BINARY_65536[5000:]])
+            assert sizes[:2] == [990, 4990]
+            assert conn.events_received() == [frame(OP_BINARY, BINARY_65536[10:])]
+
+    def test_partial_error_fails(self) -> None:
+        """An error raised by on_partial fails the connection, in the ring or the sink."""
+        def bad(b0: int, payload: object) -> None:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+        conn = client()
+        conn.on_partial = bad
+        conn.receive_data(b"\x81\x05He")
+        assert conn.close_sent == Close(1007, "invalid start byte at position 0")
+        conn = client()
+        conn.on_partial = bad
+        feed_buffered(conn, [BINARY_65536[:1000]])
+        assert conn.close_sent is not None and conn.close_sent.code == 1007
+        conn = client()
+        conn.receive_data(BINARY_65536[:1000])
+        conn.on_partial = bad
+        conn.receive_data(BINARY_65536[1000:2000])
+        assert conn.close_sent is not None and conn.close_sent.code == 1007
+
+    def test_failure_reasons_off(self) -> None:
+        """failure_reasons=False sends empty reasons, as the 10.x asyncio client does."""
+        conn = client()
+        conn.failure_reasons = False
+        conn.receive_data(b"\x83\x00")
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xea")]
+
+
+def feed_data_chunks(conn: Connection, chunks: list[bytes]) -> None:
+    """receive_data() per chunk (named for the parametrized loops above)."""
+    for chunk in chunks:
+        conn.receive_data(chunk)
