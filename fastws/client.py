@@ -210,12 +210,9 @@ class ClientConnection(Connection):
         """Generator that parses the HTTP response; the handshake runs once, so plain code."""
         reader = self._handshake_reader
         try:
-            if self.read_response_body:
-                response = yield from Response.parse(
-                    reader.read_line, reader.read_exact, reader.read_to_eof
-                )
-            else:
-                response = yield from Response.parse(reader.read_line, _no_body, _no_body)
+            response = yield from Response.parse(
+                reader.read_line, self._read_body_exact, self._read_body_to_eof
+            )
         except Exception as exc:
             # websockets 10.x lets these escape from receive_data(); we report them as the
             # asyncio client does, as the handshake's failure.
@@ -248,6 +245,16 @@ class ClientConnection(Connection):
             self.reader.write(leftover)
         self._parse_frames()
 
+    def _read_body_exact(self, size: int) -> Generator[None, None, bytes]:
+        if not self.read_response_body:
+            return b""
+        return (yield from self._handshake_reader.read_exact(size))
+
+    def _read_body_to_eof(self, limit: int) -> Generator[None, None, bytes]:
+        if not self.read_response_body:
+            return b""
+        return (yield from self._handshake_reader.read_to_eof(limit))
+
     def _parse_handshake(self) -> None:
         ring = self.reader
         reader = self._handshake_reader
@@ -262,11 +269,6 @@ class ClientConnection(Connection):
         if self._eof_rcvd and self._rstate == _HANDSHAKE:  # pragma: no cover
             raise AssertionError("handshake parser did not finish at EOF")
 
-
-def _no_body(size: int) -> Generator[None, None, bytes]:
-    """Stand-in body reader for :attr:`ClientConnection.read_response_body` = False."""
-    return b""
-    yield  # pragma: no cover
 
 
 

@@ -436,3 +436,34 @@ def test_debug_log_with_extensions(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.DEBUG, logger="test.fastws.client.ext"):
         conn.receive_data(response(*UPGRADE, "Sec-WebSocket-Extensions: x-fake") + b"\x81\x01a")
     assert "< TEXT 'a' [1 byte]" in [r.getMessage() for r in caplog.records]
+
+
+def test_response_body_not_read() -> None:
+    """With read_response_body False, a refusal is reported after the headers, body unread."""
+    conn = make()
+    conn.read_response_body = False
+    conn.receive_data(response(status="403 Forbidden", body=b"partial bo"))
+    [event] = conn.events_received()
+    assert isinstance(event, Response)
+    assert event.body == b""
+    assert isinstance(conn.handshake_exc, InvalidStatus)
+
+
+def test_asyncio_names_are_lazy() -> None:
+    """fastws.client exposes the asyncio client as websockets.client does; unknown names fail."""
+    import fastws.client as module
+    from fastws.asyncio.client import connect
+
+    assert module.connect is connect
+    assert "WebSocketClientProtocol" in module.__all__
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        module.nope  # noqa: B018
+
+
+def test_response_body_not_read_with_length() -> None:
+    """The same with a Content-Length."""
+    conn = make()
+    conn.read_response_body = False
+    conn.receive_data(response("Content-Length: 20", status="403 Forbidden", body=b"partial"))
+    [event] = conn.events_received()
+    assert isinstance(event, Response) and event.body == b""

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fastws.buffers import RingBuffer
 from fastws.connection import (
     CLIENT,
     CLOSED,
@@ -27,8 +28,6 @@ from fastws.exceptions import (
     ProtocolError,
 )
 from fastws.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Close, Frame
-
-from fastws.buffers import RingBuffer
 
 from .feed import NEXT_PARTIAL, ZERO_KEY, client, feed_buffered, masked, run
 
@@ -724,7 +723,7 @@ class TestHooks:
         for feeder in (feed_data_chunks, feed_buffered):
             conn = client()
             sizes: list[int] = []
-            conn.on_partial = lambda b0, payload: sizes.append(len(payload))
+            conn.on_partial = lambda b0, payload, sizes=sizes: sizes.append(len(payload))
             feeder(conn, [BINARY_65536[:1000], BINARY_65536[1000:5000], BINARY_65536[5000:]])
             assert sizes[:2] == [990, 4990]
             assert conn.events_received() == [frame(OP_BINARY, BINARY_65536[10:])]
@@ -760,3 +759,16 @@ def feed_data_chunks(conn: Connection, chunks: list[bytes]) -> None:
     """receive_data() per chunk (named for the parametrized loops above)."""
     for chunk in chunks:
         conn.receive_data(chunk)
+
+
+def test_data_received_while_paused_stays_buffered() -> None:
+    """While paused, receive_data() only buffers; receiving stays true until a close frame."""
+    conn = client()
+    conn.paused = True
+    conn.receive_data(TEXT_SPAM)
+    assert conn.events_received() == []
+    assert conn.receiving
+    conn.resume_parsing()
+    assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+    conn.receive_data(CLOSE_EMPTY)
+    assert not conn.receiving
