@@ -76,12 +76,13 @@ class RingBuffer:
         Return the largest contiguous free region after the stored bytes, never an empty one.
 
         The caller writes into it, then calls :meth:`commit` with the number of bytes written.
+        Calling it again before :meth:`commit` abandons the previous view (uvloop does so when
+        a read finds no data): only the latest view may be committed.
 
         Raises:
-            BufferError: If the ring is full at ``max_capacity``, or a view is already out.
+            BufferError: If the ring is full at ``max_capacity``.
         """
-        if self._exported:
-            raise BufferError("a writable view of the receive buffer is already out")
+        self._exported = 0
         if self._grow_next:
             # Grow now rather than in commit(): the parser has consumed what it could since,
             # so only a partial frame (if anything) gets copied.

@@ -654,7 +654,28 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         waiter = self._send_ping(payload)
         if self._writing_paused:
             await self._drain()
-        return asyncio.shield(waiter)
+        return self._shielded(waiter)
+
+    def _shielded(self, inner: asyncio.Future[float]) -> asyncio.Future[float]:
+        """
+        A future that follows ``inner`` but whose cancellation doesn't affect it; if ``inner``
+        fails (connection closed), so does it, without a "never retrieved" log if nobody waits.
+        """
+        outer: asyncio.Future[float] = self.loop.create_future()
+
+        def relay(inner: asyncio.Future[float]) -> None:
+            if outer.done():
+                return
+            if inner.cancelled():
+                outer.cancel()
+            elif (exc := inner.exception()) is not None:
+                outer.set_exception(exc)
+                outer.exception()
+            else:
+                outer.set_result(inner.result())
+
+        inner.add_done_callback(relay)
+        return outer
 
     def _send_ping(self, payload: bytes) -> asyncio.Future[float]:
         waiter: asyncio.Future[float] = self.loop.create_future()
