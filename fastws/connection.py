@@ -556,21 +556,30 @@ class Connection:
             cap = ring.capacity
             start = ring.start
             if fast and self.cur_size is None:
-                # Speed: small unfragmented text/binary frames that don't cross the seam skip
-                # the general checks (benchmarks/bench_parse.py: the 100 B receive case).
+                # Speed: unfragmented text/binary frames with a 7- or 16-bit length that don't
+                # cross the seam skip the general checks (benchmarks/bench_parse.py).
                 view = ring.view
-                while start + 1 < cap:
+                while start + 3 < cap:
                     b0 = buf[start]
                     if b0 != 0x81 and b0 != 0x82:
                         break
-                    length = buf[start + 1]  # > 125: extended length or masked
-                    end = start + 2 + length
-                    if length > 125 or end > cap or length + 2 > size:
+                    length = buf[start + 1]
+                    if length < 126:
+                        hlen = 2
+                    elif length == 126:  # 16-bit length; 127 (64-bit) and masked go below
+                        length = buf[start + 2] << 8 | buf[start + 3]
+                        if max_size is not None and length > max_size:
+                            break
+                        hlen = 4
+                    else:
                         break
-                    size -= length + 2
+                    end = start + hlen + length
+                    if end > cap or hlen + length > size:
+                        break
+                    size -= hlen + length
                     ring.size = size
                     ring.start = end if end < cap else 0
-                    on_data(b0, view[start + 2 : end])
+                    on_data(b0, view[start + hlen : end])
                     if self.paused or size < 2:
                         return
                     start = ring.start
