@@ -55,6 +55,7 @@ class Connect:
 
     For wss://, the URI's host name is used for SNI and certificate checks, also with ``host`` /
     ``port`` / ``sock`` overrides and for ``unix_connect``, unless ``server_hostname`` is given.
+    A redirect from ws:// to wss:// enables TLS with the default context.
 
     Raises:
         InvalidURI: At call time, if ``uri`` isn't valid.
@@ -193,9 +194,11 @@ class Connect:
             self._host, self._port = new_wsuri.host, new_wsuri.port
             self._protocol_kwargs.update(host=new_wsuri.host, port=new_wsuri.port)
         if new_wsuri.secure and not old_wsuri.secure:
-            # ws -> wss: enable TLS (websockets 10.x didn't).
-            if not self._kwargs.get("ssl"):
-                self._kwargs["ssl"] = True
+            # ws -> wss: enable TLS (websockets 10.x didn't), with the default context as for a
+            # wss:// URI given without ssl=. A ws:// URI can't come with ssl= (ValueError at
+            # call time, as in 10.x: asking for TLS with a plain-text URI is a mistake), so
+            # there is no caller's context to keep here.
+            self._kwargs["ssl"] = True
         self._protocol_kwargs["secure"] = new_wsuri.secure
         self._uri = new_uri
         self._wsuri = new_wsuri
@@ -254,9 +257,7 @@ class Connect:
             try:
                 async with self as protocol:
                     yield protocol
-            except asyncio.CancelledError:  # pragma: no cover
-                raise
-            except Exception:
+            except Exception:  # not CancelledError, a BaseException: cancelling stops the loop
                 # RFC 6455 section 7.2.3: a random first delay, then exponential backoff.
                 if backoff_delay == self.BACKOFF_MIN:
                     initial_delay = random.random() * self.BACKOFF_INITIAL

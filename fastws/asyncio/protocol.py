@@ -38,6 +38,7 @@ from ..exceptions import (
     InvalidState,
     InvalidStatus,
     InvalidStatusCode,
+    InvalidUpgrade,
     RedirectHandshake,
 )
 from ..extensions.base import ClientExtensionFactory, Extension
@@ -162,6 +163,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         self._handshake_response: Response | None = None
         self._lost_waiter: asyncio.Future[None] = loop.create_future()
         self._reading_paused = False
+        self._eof = False
         # Writing.
         self._flush_handle: asyncio.Handle | None = None
         self._queued_bytes = 0
@@ -410,10 +412,16 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Hand the transport the ring's free region (the hint is ignored: see design.md)."""
+        if self._eof:
+            # asyncio's TLS layer may ask again after EOF (close_notify): give it a scratch
+            # buffer whose content buffer_updated() ignores.
+            return memoryview(bytearray(1024))
         return self.connection.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         """Parse what the transport read; messages go to the queue as they complete."""
+        if self._eof:
+            return
         conn = self.connection
         conn.receive_buffered(nbytes)
         if conn.writes or conn.events or conn.state is not OPEN:
@@ -424,11 +432,13 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
 
     def eof_received(self) -> None:
         """The server closed its side: finish the connection (the transport then closes)."""
+        self._eof = True
         self.connection.receive_eof()
         self._after_receive()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """7.1.4: the WebSocket connection is closed."""
+        self._eof = True
         conn = self.connection
         if conn.state is not CLOSED:
             receiving = conn.receiving
@@ -961,6 +971,9 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         if exc is not None:
             if response is not None:
                 self.response_headers = response.headers
+            if isinstance(exc, InvalidUpgrade) and exc.value is None:
+                # The 10.x asyncio client words a missing Upgrade/Connection header "empty".
+                raise InvalidUpgrade(exc.name, "") from exc
             raise exc
         if response is None:  # connection lost before the response
             raise self.connection_closed_exc()
