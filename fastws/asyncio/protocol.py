@@ -262,7 +262,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
 
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages; ends on a 1000/1001 close, raises ConnectionClosedError else."""
-        return _MessageIterator(self)
+        # Speed: the protocol is its own async iterator, so each step of ``async for`` is one
+        # coroutine (__anext__), not an async generator around recv() (bench_receive.py).
+        return self
 
     async def recv(self) -> Data:
         """
@@ -301,6 +303,19 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if self.connection.paused:
             self._parked()
         return message
+
+    async def __anext__(self) -> Data:
+        """One step of ``async for``: recv(), with ConnectionClosedOK ending the iteration."""
+        messages = self.messages
+        if messages and self._recv_waiter is None:
+            message = messages.popleft()
+            if self.connection.paused:
+                self._parked()
+            return message
+        try:
+            return await self.recv()
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
 
     def _parked(self) -> None:
         """recv() took a message while parsing is paused (queue full, or an error postponed)."""
@@ -981,21 +996,3 @@ class WebSocketClientProtocol(WebSocketCommonProtocol):
         self.extensions = conn.extensions
         self.subprotocol = conn.subprotocol
         self._start_keepalive()
-
-
-class _MessageIterator:
-    """``async for message in websocket``: ends quietly on a 1000/1001 close."""
-
-    __slots__ = ("_protocol",)
-
-    def __init__(self, protocol: WebSocketCommonProtocol) -> None:
-        self._protocol = protocol
-
-    def __aiter__(self) -> _MessageIterator:
-        return self
-
-    async def __anext__(self) -> Data:
-        try:
-            return await self._protocol.recv()
-        except ConnectionClosedOK:
-            raise StopAsyncIteration from None
