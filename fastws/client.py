@@ -59,6 +59,16 @@ class ClientConnection(Connection):
         logger: logger; defaults to ``logging.getLogger("websockets.client")``.
     """
 
+    __slots__ = (
+        "wsuri",
+        "available_extensions",
+        "available_subprotocols",
+        "key",
+        "read_response_body",
+        "_handshake_reader",
+        "_handshake",
+    )
+
     def __init__(
         self,
         wsuri: WebSocketURI,

@@ -52,11 +52,12 @@ class Headers(MutableMapping[str, str]):
         TypeError: If more than one positional argument is given.
     """
 
-    __slots__ = ("_dict", "_list")
+    __slots__ = ("_list",)
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        # _dict: lower-cased name -> values, for lookups; _list: (name, value) in arrival order.
-        self._dict: dict[str, list[str]] = {}
+        # Only (name, value) pairs in arrival order: lookups scan them. Header blocks are short
+        # (at most 128 headers in a response), and a connection keeps two of them for its
+        # whole life, so no index dict (profiling/: memory per idle connection).
         self._list: list[tuple[str, str]] = []
         self.update(*args, **kwargs)
 
@@ -87,7 +88,6 @@ class Headers(MutableMapping[str, str]):
             A new instance of the same class with the same values.
         """
         other = type(self)()
-        other._dict = {name: values.copy() for name, values in self._dict.items()}
         other._list = self._list.copy()
         return other
 
@@ -114,7 +114,10 @@ class Headers(MutableMapping[str, str]):
         Returns:
             True if at least one value is stored under ``key``.
         """
-        return isinstance(key, str) and key.lower() in self._dict
+        if not isinstance(key, str):
+            return False
+        lowered = key.lower()
+        return any(name.lower() == lowered for name, _ in self._list)
 
     def __iter__(self) -> Iterator[str]:
         """
@@ -123,7 +126,7 @@ class Headers(MutableMapping[str, str]):
         Returns:
             An iterator of distinct lower-cased names, in order of first appearance.
         """
-        return iter(self._dict)
+        return iter(self._grouped())
 
     def __len__(self) -> int:
         """
@@ -132,7 +135,7 @@ class Headers(MutableMapping[str, str]):
         Returns:
             The number of distinct names, ignoring case and repetitions.
         """
-        return len(self._dict)
+        return len(self._grouped())
 
     def __getitem__(self, key: str) -> str:
         """
@@ -148,9 +151,11 @@ class Headers(MutableMapping[str, str]):
             KeyError: If the header is absent.
             MultipleValuesError: If the header has more than one value.
         """
-        values = self._dict[key.lower()]
+        values = self.get_all(key)
         if len(values) == 1:
             return values[0]
+        if not values:
+            raise KeyError(key.lower())
         raise MultipleValuesError(key)
 
     def __setitem__(self, key: str, value: str) -> None:
@@ -161,7 +166,6 @@ class Headers(MutableMapping[str, str]):
             key: header name, in any case.
             value: header value.
         """
-        self._dict.setdefault(key.lower(), []).append(value)
         self._list.append((key, value))
 
     def __delitem__(self, key: str) -> None:
@@ -175,9 +179,10 @@ class Headers(MutableMapping[str, str]):
             KeyError: If the header is absent.
         """
         lowered = key.lower()
-        del self._dict[lowered]
-        # Linear, but removing headers is rare and header blocks are short.
-        self._list = [item for item in self._list if item[0].lower() != lowered]
+        kept = [item for item in self._list if item[0].lower() != lowered]
+        if len(kept) == len(self._list):
+            raise KeyError(lowered)
+        self._list = kept
 
     def __eq__(self, other: object) -> bool:
         """
@@ -192,11 +197,10 @@ class Headers(MutableMapping[str, str]):
         """
         if not isinstance(other, Headers):
             return NotImplemented
-        return self._dict == other._dict
+        return self._grouped() == other._grouped()
 
     def clear(self) -> None:
         """Remove all headers."""
-        self._dict = {}
         self._list = []
 
     def update(self, *args: HeadersLike, **kwargs: str) -> None:
@@ -239,7 +243,15 @@ class Headers(MutableMapping[str, str]):
         Returns:
             A new list of the values in arrival order; empty if the header is absent.
         """
-        return list(self._dict.get(key.lower(), ()))
+        lowered = key.lower()
+        return [value for name, value in self._list if name.lower() == lowered]
+
+    def _grouped(self) -> dict[str, list[str]]:
+        """Lower-cased name -> values, names in order of first appearance."""
+        grouped: dict[str, list[str]] = {}
+        for name, value in self._list:
+            grouped.setdefault(name.lower(), []).append(value)
+        return grouped
 
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """
