@@ -42,7 +42,7 @@ from .frames import (
     Frame,
     encode_header,
 )
-from .mask import apply_mask, random_mask_key
+from .mask import apply_mask, masked_frame, random_mask_key
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -221,7 +221,7 @@ class Connection:
         self.eof_sent = False
         self.parser_exc: Exception | None = None
         self.events: list[Event] = []
-        self.writes: list[bytes] = []
+        self.writes: list[bytes | bytearray] = []
         # A server (used only as a test peer) keeps masked frames in the ring: no bound then.
         self.reader = RingBuffer(RING_INITIAL, RING_MAX if side is CLIENT else None)
         self.on_data: Callable[[int, BytesLike], None] = self._data_frame_event
@@ -518,7 +518,7 @@ class Connection:
         events, self.events = self.events, []
         return events
 
-    def data_to_send(self) -> list[bytes]:
+    def data_to_send(self) -> list[bytes | bytearray]:
         """
         Return the bytes to write to the network since the last call.
 
@@ -898,7 +898,7 @@ class Connection:
             raise ProtocolError("control frame too long")
         if self.side is CLIENT:
             key = self.mask_key()
-            self.writes.append(b"".join((encode_header(b0, n, True), key, apply_mask(data, key))))
+            self.writes.append(masked_frame(encode_header(b0, n, True), key, data))
         else:
             self.writes.append(b"".join((encode_header(b0, n, False), data)))
 

@@ -20,7 +20,7 @@ import sys
 
 from .typing import BytesLike
 
-__all__ = ["apply_mask", "random_mask_key"]
+__all__ = ["apply_mask", "masked_frame", "random_mask_key"]
 
 _TRANSLATE_MIN = 768  # Speed: see benchmarks/bench_mask.py (crossover of the two tricks)
 
@@ -101,6 +101,39 @@ def _mask_translate(data: BytesLike, mask: bytes) -> bytes:
     buf[2::4] = buf[2::4].translate(tables[mask[2]])
     buf[3::4] = buf[3::4].translate(tables[mask[3]])
     return bytes(buf)
+
+
+def masked_frame(header: bytes, mask: bytes, data: BytesLike) -> bytes | bytearray:
+    """
+    Return a whole client frame: ``header``, the 4-byte ``mask``, then ``data`` masked with it.
+
+    Large payloads are masked in place inside the frame's own buffer, which saves the copies
+    that ``header + mask + apply_mask(data, mask)`` makes (a bytearray is returned then).
+
+    Raises:
+        ValueError: If ``mask`` is not 4 bytes long.
+    """
+    if len(mask) != 4:
+        raise ValueError("mask must contain 4 bytes")
+    if type(data) is memoryview:
+        data = data.cast("B")
+    n = len(data)
+    if n < _TRANSLATE_MIN:
+        q = (n + 3) >> 2
+        key = _from_bytes(mask, "little") * _REPUNITS[q]
+        return b"".join(
+            (header, mask, (_from_bytes(data, "little") ^ key).to_bytes(q << 2, "little")[:n])
+        )
+    # Speed: one copy of the payload into the frame, then the stride-4 translations in place;
+    # 4 passes over the payload instead of 6 (benchmarks/bench_mask.py, "frame" cases).
+    tables = _XOR_TABLES
+    start = len(header) + 4
+    frame = bytearray(header)
+    frame += mask
+    frame += data
+    for i in range(4):
+        frame[start + i :: 4] = frame[start + i :: 4].translate(tables[mask[i]])
+    return frame
 
 
 # Masking keys. 5.3: "The masking key is a 32-bit value chosen at random by the client [...]

@@ -15,7 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastws import mask
-from fastws.mask import _TRANSLATE_MIN, _mask_int, _mask_translate, apply_mask, random_mask_key
+from fastws.mask import (
+    _TRANSLATE_MIN,
+    _mask_int,
+    _mask_translate,
+    apply_mask,
+    masked_frame,
+    random_mask_key,
+)
 from fastws.typing import BytesLike
 
 # RFC 6455 section 5.7: 'A single-frame masked text message containing "Hello"'.
@@ -227,3 +234,19 @@ class TestRandomMaskKey:
             time.sleep(0.01)
         assert os.waitstatus_to_exitcode(status) == 0
         assert mask._keys[-1] == parent_next  # the parent's pool is untouched
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, 100, 767, 768, 769, 1024, 65536 + 3])
+def test_masked_frame_matches_apply_mask(size: int) -> None:
+    """masked_frame() is header + key + apply_mask(payload), whatever the size or buffer type."""
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    header = b"\x82\x05"
+    expected = header + b"\x37\xfa\x21\x3d" + apply_mask(payload, b"\x37\xfa\x21\x3d")
+    for data in (payload, bytearray(payload), memoryview(b"xx" + payload)[2:]):
+        assert bytes(masked_frame(header, b"\x37\xfa\x21\x3d", data)) == expected
+
+
+def test_masked_frame_bad_key() -> None:
+    """A key that isn't 4 bytes is refused."""
+    with pytest.raises(ValueError, match="mask must contain 4 bytes"):
+        masked_frame(b"\x82\x00", b"abc", b"")

@@ -687,7 +687,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if handle is not None:
             handle.cancel()
             self._flush_handle = None
-        self._queued_bytes = 0
+        queued, self._queued_bytes = self._queued_bytes, 0
         writes = self.connection.data_to_send()
         transport = self.transport
         if transport.is_closing():
@@ -701,6 +701,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
                 transport.write_eof()
         elif len(writes) == 1:
             transport.write(writes[0])
+        elif queued > 65536:
+            # Big frames: no join, which would copy them once more.
+            transport.writelines(writes)
         elif writes:
             transport.write(b"".join(writes))
 
