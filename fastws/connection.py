@@ -42,7 +42,7 @@ from .frames import (
     Frame,
     encode_header,
 )
-from .mask import apply_mask, masked_frame, random_mask_key
+from .mask import _REPUNITS, apply_mask, masked_frame, random_mask_key
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,6 +107,8 @@ RING_MAX = 2**18
 
 # Opcodes allowed by RFC 6455 section 5.2, indexed by the low nibble of the first byte.
 _VALID_OPCODE = (True, True, True, False, False, False, False, False) + (True,) * 3 + (False,) * 5
+
+_from_bytes = int.from_bytes
 
 # No large payload in progress: every connection shares these (never written to).
 _NO_SINK = bytearray()
@@ -898,7 +900,15 @@ class Connection:
             raise ProtocolError("control frame too long")
         if self.side is CLIENT:
             key = self.mask_key()
-            self.writes.append(masked_frame(encode_header(b0, n, True), key, data))
+            if n < 126 and type(data) is not memoryview:
+                # Speed: small frames inline the header and the big-int mask of fastws.mask
+                # (benchmarks/bench_protocol.py: about 0.4 µs less per 100 B message).
+                q = (n + 3) >> 2
+                mask = _from_bytes(key, "little") * _REPUNITS[q]
+                masked = (_from_bytes(data, "little") ^ mask).to_bytes(q << 2, "little")
+                self.writes.append(b"".join((bytes((b0, 0x80 | n)), key, masked[:n])))
+            else:
+                self.writes.append(masked_frame(encode_header(b0, n, True), key, data))
         else:
             self.writes.append(b"".join((encode_header(b0, n, False), data)))
 

@@ -319,7 +319,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
     def __aiter__(self) -> AsyncIterator[Data]:
         """Iterate over messages; ends on a 1000/1001 close, raises ConnectionClosedError else."""
         # Speed: the protocol is its own async iterator, so each step of ``async for`` is one
-        # coroutine (__anext__), not an async generator around recv() (bench_receive.py).
+        # coroutine (__anext__), not an async generator around recv()
+        # (benchmarks/bench_protocol.py).
         return self
 
     async def recv(self) -> Data:
@@ -339,7 +340,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             )
         messages = self.messages
         if messages:
-            # Speed: the common case returns without suspending (benchmarks/bench_receive.py).
+            # Speed: the common case returns without suspending (benchmarks/bench_protocol.py).
             message = messages.popleft()
             if self.connection.paused:
                 self._parked()
@@ -619,18 +620,27 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if isinstance(message, str):
             data = message.encode()
             conn.send_text(data)
-            await self._queued(len(data))
+            size = len(data)
         elif isinstance(message, (bytes, bytearray, memoryview)):
             conn.send_binary(message)
-            await self._queued(len(message))
+            size = len(message)
         elif isinstance(message, Mapping):
             raise TypeError("data is a dict-like object")
         elif isinstance(message, Iterable):
-            await self._send_fragments(iter(message))
+            return await self._send_fragments(iter(message))
         elif isinstance(message, AsyncIterable):
-            await self._send_fragments(aiter(message))
+            return await self._send_fragments(aiter(message))
         else:
             raise TypeError("data must be str, bytes-like, or iterable")
+        # Speed: _queued() inlined, saving a coroutine per message (benchmarks/bench_protocol.py).
+        self._queued_bytes += size + 14
+        if self._flush_handle is None:
+            self._flush_handle = self.loop.call_soon(self._flush)
+        if self._queued_bytes > self.write_limit:
+            self._flush()
+        if self._writing_paused:
+            await self._drain()
+        return
 
     async def _send_fragments(self, chunks: Any) -> None:
         """Send each item of ``chunks`` (an iterator or async iterator) as one frame."""
