@@ -682,7 +682,13 @@ class Connection:
                     self._start_sink(b0, hlen, length)
                 else:
                     ring.reserve(total)
-                    if self.on_partial is not None and size > hlen and not b0 & 0x08:
+                    # (With extensions the payload is encoded, e.g. compressed: nothing to see.)
+                    if (
+                        self.on_partial is not None
+                        and size > hlen
+                        and not b0 & 0x08
+                        and not self.extensions
+                    ):
                         # The part of the payload before the seam (the rest comes next time).
                         pstart = ring.start + hlen
                         pstart -= ring.capacity if pstart >= ring.capacity else 0
@@ -814,7 +820,7 @@ class Connection:
 
     def _sink_progress(self) -> None:
         """More of a large payload arrived: let on_partial look at it."""
-        if self.on_partial is not None and self._sink_pos:
+        if self.on_partial is not None and self._sink_pos and not self.extensions:
             self.on_partial(self._sink_b0, self._sink_view[: self._sink_pos])
 
     def _sink_partial(self) -> None:

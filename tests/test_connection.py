@@ -772,3 +772,25 @@ def test_data_received_while_paused_stays_buffered() -> None:
     assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
     conn.receive_data(CLOSE_EMPTY)
     assert not conn.receiving
+
+
+def test_no_partial_view_with_extensions() -> None:
+    """With an extension, payloads are encoded (compressed): on_partial is never called."""
+
+    class Passthrough:
+        name = "x-pass"
+
+        def decode(self, frame: Frame, *, max_size: int | None = None) -> Frame:
+            return frame
+
+        def encode(self, frame: Frame) -> Frame:
+            return frame
+
+    for raw in (b"\xc1\x05He", BINARY_65536[:100]):
+        conn = client()
+        conn.extensions = [Passthrough()]  # type: ignore[list-item]
+        seen: list[bytes] = []
+        conn.on_partial = lambda b0, payload, seen=seen: seen.append(bytes(payload))
+        conn.receive_data(raw)
+        conn.receive_data(b"l")
+        assert seen == []
