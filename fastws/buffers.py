@@ -19,6 +19,10 @@ from .typing import BytesLike
 
 __all__ = ["RingBuffer"]
 
+# The array of a released ring: shared, never written to.
+_EMPTY = bytearray()
+_EMPTY_VIEW = memoryview(_EMPTY)
+
 
 class RingBuffer:
     """
@@ -42,6 +46,7 @@ class RingBuffer:
         "start",
         "size",
         "capacity",
+        "initial",
         "max_capacity",
         "_exported",
         "_grow_next",
@@ -57,6 +62,7 @@ class RingBuffer:
         self.start = 0
         self.size = 0
         self.capacity = capacity
+        self.initial = capacity
         self.max_capacity = max_capacity
         self._exported = 0
         self._grow_next = False
@@ -90,6 +96,8 @@ class RingBuffer:
             self._grow(self.capacity * 2)
         elif self.size == 0:
             self.start = 0  # Rewind: the whole array becomes one free region.
+            if not self.capacity:
+                self._grow(self.initial)  # released while idle
         elif self.size == self.capacity:
             self._grow(self.capacity * 2)
         end = self.start + self.size
@@ -121,6 +129,20 @@ class RingBuffer:
             and (self.max_capacity is None or cap < self.max_capacity)
         ):
             self._grow_next = True
+
+    def release(self) -> None:
+        """
+        Drop the array if the ring is empty; the next write allocates ``initial`` bytes again.
+
+        An idle connection then holds no buffer at all (it would otherwise keep whatever its last
+        burst grew the ring to).
+        """
+        if self.size == 0 and not self._exported and self.capacity:
+            self.buf = _EMPTY
+            self.view = _EMPTY_VIEW
+            self.capacity = 0
+            self.start = 0
+            self._grow_next = False
 
     def write(self, data: BytesLike) -> None:
         """
@@ -156,7 +178,7 @@ class RingBuffer:
             BufferError: If ``total`` exceeds ``max_capacity``, or a view is out.
         """
         if total > self.capacity:
-            capacity = self.capacity
+            capacity = self.capacity or self.initial
             while capacity < total:
                 capacity *= 2
             if self.max_capacity is not None:

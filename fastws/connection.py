@@ -104,6 +104,8 @@ SINK_MIN = 16384
 #: Initial and maximum size of the receive ring, in bytes (see fastws.buffers).
 RING_INITIAL = 1024
 RING_MAX = 2**18
+#: An empty ring larger than this is released after a small read.
+RING_SHRINK = 4 * RING_INITIAL
 
 # Opcodes allowed by RFC 6455 section 5.2, indexed by the low nibble of the first byte.
 _VALID_OPCODE = (True, True, True, False, False, False, False, False) + (True,) * 3 + (False,) * 5
@@ -156,7 +158,7 @@ class Connection:
     # Slots: a connection's attributes cost 8 bytes each instead of a dict (profiling/: memory
     # per idle connection); __dict__ keeps arbitrary attributes possible.
     __slots__ = (
-        "id",
+        "_id",
         "logger",
         "debug",
         "side",
@@ -201,7 +203,7 @@ class Connection:
         max_size: int | None = 2**20,
         logger: LoggerLike | None = None,
     ) -> None:
-        self.id: uuid.UUID = uuid.uuid4()
+        self._id: uuid.UUID | None = None
         if logger is None:
             logger = logging.getLogger(f"websockets.{side.name.lower()}")
         self.logger: LoggerLike = logger
@@ -243,6 +245,13 @@ class Connection:
         self._sink_b0 = 0
 
     # State.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, for logs (made on first use: it costs memory)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
 
     @property
     def state(self) -> State:
@@ -352,11 +361,17 @@ class Connection:
             else:
                 self._sink_partial()
             return
-        self.reader.commit(nbytes)
+        ring = self.reader
+        ring.commit(nbytes)
         if self._rstate == _DISCARD:
-            self.reader.clear()
+            ring.clear()
             return
         self._parse()
+        # A read that found the socket drained (far less than the ring could take) ends a
+        # burst: the empty, grown ring is released, so that idle connections hold no buffer
+        # (profiling/: memory per connection after a burst).
+        if not ring.size and nbytes * 8 < ring.capacity > RING_SHRINK:
+            ring.release()
 
     def receive_eof(self) -> None:
         """

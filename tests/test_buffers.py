@@ -261,3 +261,39 @@ class TestWriteAndRead:
             assert ring.read(n) == model[:n]
             model = model[n:]
         assert ring.peek(ring.size) == model
+
+
+class TestRelease:
+    """release() drops the array of an empty ring; the next write allocates it again."""
+
+    def test_release_and_reuse(self) -> None:
+        """A released ring allocates its initial size on the next writable() or write()."""
+        ring = RingBuffer(16, None)
+        ring.write(b"x" * 100)
+        ring.consume(100)
+        ring.release()
+        assert ring.capacity == 0 and len(ring.buf) == 0
+        assert len(ring.writable()) == 16
+        ring.commit(3)
+        ring.consume(3)
+        ring.release()
+        ring.write(b"abc")
+        assert ring.capacity == 16 and ring.read(3) == b"abc"
+        ring.release()
+        ring.write(b"y" * 40)
+        assert ring.capacity == 64
+
+    def test_no_release_with_data_or_view(self) -> None:
+        """Stored bytes or an outstanding view keep the array."""
+        ring = RingBuffer(16, None)
+        ring.write(b"x" * 100)
+        ring.release()
+        assert ring.capacity == 128
+        ring.consume(100)
+        ring.writable()
+        ring.release()
+        assert ring.capacity == 128
+        ring.commit(0)
+        ring.release()
+        ring.release()
+        assert ring.capacity == 0

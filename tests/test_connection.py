@@ -794,3 +794,29 @@ def test_no_partial_view_with_extensions() -> None:
         conn.receive_data(raw)
         conn.receive_data(b"l")
         assert seen == []
+
+
+def test_ring_shrinks_after_a_burst() -> None:
+    """A burst grows the ring; a small read that empties it releases it; it comes back as needed."""
+    from fastws.connection import RING_INITIAL
+
+    conn = client()
+    feed_buffered(conn, [TEXT_SPAM * 5000])
+    assert conn.reader.capacity > 4 * RING_INITIAL
+    conn.events_received()
+    feed_buffered(conn, [TEXT_SPAM])
+    assert conn.reader.capacity == 0
+    assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+    conn.receive_data(TEXT_SPAM)
+    assert conn.reader.capacity == RING_INITIAL
+    assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+
+
+def test_id_is_stable() -> None:
+    """id is a UUID, made on first use, the same afterwards."""
+    import uuid
+
+    conn = client()
+    assert isinstance(conn.id, uuid.UUID)
+    assert conn.id == conn.id
+    assert client().id != conn.id

@@ -85,7 +85,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
     # Slots: 8 bytes per attribute instead of an instance dict (memory per idle connection,
     # profiling/); __dict__ keeps arbitrary attributes and subclasses working.
     __slots__ = (
-        "id",
+        "_id",
         "logger",
         "debug",
         "ping_interval",
@@ -168,8 +168,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             warnings.warn("remove loop argument", DeprecationWarning, stacklevel=2)
         if logger is None:
             logger = logging.getLogger("websockets.client")
-        self.id: uuid.UUID = uuid.uuid4()
-        """Unique identifier of the connection, for logs."""
+        self._id: uuid.UUID | None = None
         self.logger: LoggerLike = logging.LoggerAdapter(cast(Any, logger), {"websocket": self})
         """Logger for this connection."""
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -245,6 +244,13 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         self._partial_checked = 0
 
     # Properties of the 10.x API.
+
+    @property
+    def id(self) -> uuid.UUID:
+        """Unique identifier of the connection, for logs (made on first use: it costs memory)."""
+        if self._id is None:
+            self._id = uuid.uuid4()
+        return self._id
 
     @property
     def state(self) -> State:

@@ -1,0 +1,1 @@
+"""Tools shipped with fastws: the benchmark feed server (``python -m fastws.tools.feedserver``)."""
