@@ -351,6 +351,10 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             if self.connection.paused:
                 self._parked()
             return message
+        if self._flush_handle is not None:
+            # About to wait for the peer: frames sent just before (a request) leave now, not
+            # one loop iteration later (e2e echo round trips).
+            self._flush()
         while not messages:
             if self._transfer_done:
                 if self.legacy_recv:
