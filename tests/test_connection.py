@@ -39,6 +39,8 @@ TEXT_UTF8 = b"\x81\x07caf\xc3\xa9 !"
 BINARY_126 = b"\x82\x7e\x00\x7e" + bytes(range(126))
 BINARY_65535 = b"\x82\x7e\xff\xff" + bytes(range(256)) * 255 + bytes(255)
 BINARY_65536 = b"\x82\x7f\x00\x00\x00\x00\x00\x01\x00\x00" + bytes(range(256)) * 256
+# Large enough for the sink (SINK_MIN), not only the ring.
+BINARY_LARGE = b"\x82\x7f" + (200_000).to_bytes(8, "big") + bytes(range(250)) * 800
 FRAGMENTED = b"\x01\x03Hel\x00\x02lo\x80\x00"
 FRAGMENTED_WITH_PING = b"\x02\x02ab\x89\x01p\x80\x02cd"
 PING = b"\x89\x04ping"
@@ -112,10 +114,10 @@ class TestReceiveFrames:
     def test_sink_with_following_frames(self) -> None:
         """Bytes after a large payload received through receive_data() go back to the ring."""
         conn = client()
-        conn.receive_data(BINARY_65536[:100])
-        conn.receive_data(BINARY_65536[100:] + TEXT_SPAM + NEXT_PARTIAL)
+        conn.receive_data(BINARY_LARGE[:100])
+        conn.receive_data(BINARY_LARGE[100:] + TEXT_SPAM + NEXT_PARTIAL)
         assert conn.events_received() == [
-            frame(OP_BINARY, BINARY_65536[10:]),
+            frame(OP_BINARY, BINARY_LARGE[10:]),
             frame(OP_TEXT, b"Spam"),
         ]
         assert conn.reader.size == len(NEXT_PARTIAL)
@@ -123,8 +125,8 @@ class TestReceiveFrames:
     def test_sink_view_covers_only_the_payload(self) -> None:
         """While a large payload is received, get_buffer() offers exactly what is missing."""
         conn = client()
-        conn.receive_data(BINARY_65536[:1000])
-        assert len(conn.get_buffer()) == len(BINARY_65536) - 1000
+        conn.receive_data(BINARY_LARGE[:1000])
+        assert len(conn.get_buffer()) == len(BINARY_LARGE) - 1000
 
     def test_on_data_hook(self) -> None:
         """on_data receives the first byte and the payload of each data frame."""
@@ -287,7 +289,7 @@ class TestProtocolErrors:
         """An error raised for a frame completed in the sink fails the connection."""
         conn = client()
         conn.on_data = lambda b0, payload: (_ for _ in ()).throw(PayloadTooBig("too big"))
-        feed_buffered(conn, [BINARY_65536])
+        feed_buffered(conn, [BINARY_LARGE])
         assert conn.state is CLOSING
         assert conn.close_sent == Close(1009, "too big")
 
@@ -305,6 +307,7 @@ class TestEOF:
             (b"\x82\x7f\x00\x00", "stream ends after 2 bytes, expected 8 bytes"),
             (b"\x82\x7e\x01\x00abc", "stream ends after 3 bytes, expected 256 bytes"),
             (BINARY_65536[:1000], "stream ends after 990 bytes, expected 65536 bytes"),
+            (BINARY_LARGE[:1000], "stream ends after 990 bytes, expected 200000 bytes"),
         ],
     )
     def test_unexpected_eof(self, raw: bytes, message: str) -> None:
@@ -724,9 +727,9 @@ class TestHooks:
             conn = client()
             sizes: list[int] = []
             conn.on_partial = lambda b0, payload, sizes=sizes: sizes.append(len(payload))
-            feeder(conn, [BINARY_65536[:1000], BINARY_65536[1000:5000], BINARY_65536[5000:]])
+            feeder(conn, [BINARY_LARGE[:1000], BINARY_LARGE[1000:5000], BINARY_LARGE[5000:]])
             assert sizes[:2] == [990, 4990]
-            assert conn.events_received() == [frame(OP_BINARY, BINARY_65536[10:])]
+            assert conn.events_received() == [frame(OP_BINARY, BINARY_LARGE[10:])]
 
     def test_partial_error_fails(self) -> None:
         """An error raised by on_partial fails the connection, in the ring or the sink."""
@@ -739,12 +742,12 @@ class TestHooks:
         assert conn.close_sent == Close(1007, "invalid start byte at position 0")
         conn = client()
         conn.on_partial = bad
-        feed_buffered(conn, [BINARY_65536[:1000]])
+        feed_buffered(conn, [BINARY_LARGE[:1000]])
         assert conn.close_sent is not None and conn.close_sent.code == 1007
         conn = client()
-        conn.receive_data(BINARY_65536[:1000])
+        conn.receive_data(BINARY_LARGE[:1000])
         conn.on_partial = bad
-        conn.receive_data(BINARY_65536[1000:2000])
+        conn.receive_data(BINARY_LARGE[1000:2000])
         assert conn.close_sent is not None and conn.close_sent.code == 1007
 
     def test_failure_reasons_off(self) -> None:
@@ -786,7 +789,7 @@ def test_no_partial_view_with_extensions() -> None:
         def encode(self, frame: Frame) -> Frame:
             return frame
 
-    for raw in (b"\xc1\x05He", BINARY_65536[:100]):
+    for raw in (b"\xc1\x05He", BINARY_LARGE[:100]):
         conn = client()
         conn.extensions = [Passthrough()]  # type: ignore[list-item]
         seen: list[bytes] = []
