@@ -99,6 +99,7 @@ _HANDSHAKE = 3  # client waiting for the HTTP response (see fastws.client)
 
 #: Payloads at least this large that are not yet complete are received into a buffer of their
 #: own, which the transport fills directly, instead of growing the ring.
+#: Speed: 128 KiB rather than 16 KiB (benchmarks/e2e.py recv_64k; benchmarks/README.md).
 SINK_MIN = 2**17
 
 #: Initial and maximum size of the receive ring, in bytes (see fastws.buffers).
