@@ -120,6 +120,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         "_eof",
         "_flush_handle",
         "_queued_bytes",
+        "_burst",
         "_writing_paused",
         "_drain_waiter",
         "_fragmented_waiter",
@@ -222,6 +223,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         # Writing.
         self._flush_handle: asyncio.Handle | None = None
         self._queued_bytes = 0
+        self._burst = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._fragmented_waiter: asyncio.Future[None] | None = None
@@ -355,6 +357,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             # About to wait for the peer: frames sent just before (a request) leave now, not
             # one loop iteration later (e2e echo round trips).
             self._flush()
+        self._burst = False
         while not messages:
             if self._transfer_done:
                 if self.legacy_recv:
@@ -643,11 +646,17 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         else:
             raise TypeError("data must be str, bytes-like, or iterable")
         # Speed: _queued() inlined, saving a coroutine per message (benchmarks/bench_protocol.py).
-        self._queued_bytes += size + 14
-        if self._flush_handle is None:
-            self._flush_handle = self.loop.call_soon(self._flush)
-        if self._queued_bytes > self.write_limit:
+        if not self._burst and self._flush_handle is None:
+            # The first frame since we last waited for the peer leaves at once: a request
+            # doesn't wait for the end of the loop iteration (benchmarks/e2e.py echo).
+            self._burst = True
             self._flush()
+        else:
+            self._queued_bytes += size + 14
+            if self._flush_handle is None:
+                self._flush_handle = self.loop.call_soon(self._flush)
+            if self._queued_bytes > self.write_limit:
+                self._flush()
         if self._writing_paused:
             await self._drain()
         return
