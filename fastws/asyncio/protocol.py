@@ -881,6 +881,14 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             self._flush()
             if conn.receiving:
                 self._close_step(_WAIT_CLOSE_FRAME)
+                if conn.paused and not self._error_postponed:
+                    # The server's close frame may wait behind messages nobody will read now:
+                    # stop limiting the queue so it gets parsed. (websockets 10.x waited the
+                    # timeouts out and closed with 1006.) The server stops sending data once
+                    # it has our close frame, so the queue stays bounded.
+                    self._queue_limit = -1
+                    self._resume_at = 1 << 62
+                    self._resume_parsing()
             if self._writing_paused:
                 try:
                     await asyncio.wait_for(self._drain(), self.close_timeout)

@@ -23,11 +23,12 @@ __all__ = ["main", "build_parser"]
 DESCRIPTION = "fastws: a fast asyncio WebSocket client. Load tool and interactive client."
 
 BENCH_EPILOG = """\
-Without URL, an embedded feed server starts on 127.0.0.1 (in a subprocess) and the URL follows
-the mode: /feed?size=..&count=..&text=.. (recv), /echo (echo), /sink (send).
-Defaults: 3,000,000 messages in total (recv), 1,000,000 (send) or 30,000 round trips (echo), split
-over the
-connections. Examples:
+Without URL, an embedded feed server starts on 127.0.0.1 (in a subprocess) and the
+URL follows the mode: /feed?size=..&count=..&text=.. (recv), /echo (echo), /sink (send).
+Defaults: 3,000,000 messages in total (recv), 1,000,000 (send) or 30,000 round trips
+(echo), split over the connections. Ctrl-C stops the run and prints what was measured.
+
+examples:
   fastws bench
   fastws bench --mode echo --size 256
   fastws bench -c 100 --processes 2 --duration 5
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="open connections, receive/echo/send messages, print throughput and latency "
         "(the default command)",
-        description="Open connections, receive, echo or send messages, and print throughput, "
+        description="Open connections, receive, echo or send messages, and print throughput,\n"
         "echo latency, closes by code, client CPU and RSS.",
         epilog=BENCH_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

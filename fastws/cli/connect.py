@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import IO
+from typing import IO, Any
 
 from ..asyncio.client import connect
 from ..asyncio.protocol import WebSocketClientProtocol
@@ -72,13 +72,13 @@ async def _linger(printer: asyncio.Future[None], activity: asyncio.Event) -> Non
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + LINGER_MAX
-    while not printer.done():
+    while True:
         activity.clear()
-        waiter = asyncio.ensure_future(activity.wait())
-        timeout = min(QUIET, deadline - loop.time())
-        await asyncio.wait({printer, waiter}, timeout=max(timeout, 0.0), return_when="FIRST_COMPLETED")
+        waiter: asyncio.Future[Any] = asyncio.ensure_future(activity.wait())
+        timeout = max(0.0, min(QUIET, deadline - loop.time()))
+        await asyncio.wait({printer, waiter}, timeout=timeout, return_when="FIRST_COMPLETED")
         waiter.cancel()
-        if not activity.is_set():
+        if printer.done() or not activity.is_set():  # closed, or quiet
             return
 
 
@@ -106,7 +106,7 @@ async def _session(
     activity = asyncio.Event()
     printer = asyncio.ensure_future(_print_messages(ws, stdout, activity))
     try:
-        while not printer.done():
+        while True:
             get = asyncio.ensure_future(lines.get())
             await asyncio.wait({get, printer}, return_when=asyncio.FIRST_COMPLETED)
             if not get.done():  # the server closed the connection

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from types import TracebackType
 from typing import IO
 
 __all__ = ["EmbeddedServer", "ServerError"]
@@ -28,8 +27,8 @@ class EmbeddedServer:
     """
     Run the feed server on 127.0.0.1 in a subprocess (so it doesn't take the client's CPU).
 
-    Use as a context manager; on exit the server is terminated by PID (SIGTERM, then SIGKILL after
-    :data:`STOP_TIMEOUT` seconds) and reaped.
+    :meth:`stop` terminates it by PID (SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT` seconds) and
+    reaps it.
 
     Args:
         uvloop: pass ``--uvloop`` to the server (when uvloop is installed, the server is faster).
@@ -58,6 +57,11 @@ class EmbeddedServer:
         """
         return f"ws://127.0.0.1:{self.port}{path}"
 
+    def command(self) -> list[str]:
+        """The command line that runs the server."""
+        command = [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0"]
+        return command + ["--uvloop"] if self.uvloop else command
+
     def start(self) -> None:
         """
         Start the server and wait for its ``PORT <n>`` line.
@@ -65,9 +69,7 @@ class EmbeddedServer:
         Raises:
             ServerError: If it doesn't start or doesn't report its port in time.
         """
-        command = [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0"]
-        if self.uvloop:
-            command.append("--uvloop")
+        command = self.command()
         # stderr goes to a file: a pipe nobody reads could fill up and block the server.
         self._stderr = stderr = tempfile.TemporaryFile()
         try:
@@ -106,49 +108,29 @@ class EmbeddedServer:
         stderr.seek(0)
         detail = stderr.read().decode(errors="replace").strip().splitlines()
         self.stop()
-        reason = detail[-1] if detail else f"no PORT line within {START_TIMEOUT:.0f} s"
+        reason = detail[-1] if detail else f"no PORT line within {START_TIMEOUT:g} s"
         raise ServerError(f"embedded server ({SERVER_MODULE}) failed to start: {reason}")
 
     def stop(self) -> None:
         """Terminate the server by PID and reap it (idempotent)."""
-        process = self._process
-        if process is None:
-            return
-        self._process = None
-        self._terminate(process)
-        if self._stderr is not None:
-            self._stderr.close()
-            self._stderr = None
+        process, stderr = self._process, self._stderr
+        self._process = self._stderr = None
+        if process is not None:
+            self._terminate(process)
+        if stderr is not None:
+            stderr.close()
 
     @staticmethod
     def _terminate(process: subprocess.Popen[bytes]) -> None:
-        """Stop the process (stdin closed, SIGTERM, SIGKILL after a while) and reap it."""
-        if process.poll() is None:
-            assert process.stdin is not None
-            try:
-                process.stdin.close()  # the server's own "stop" signal
-            except OSError:  # pragma: no cover - already gone
-                pass
-            process.terminate()
-            try:
-                process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:  # pragma: no cover - server ignores SIGTERM
-                process.kill()
-                process.wait()
-        if process.stdin is not None:
-            try:
-                process.stdin.close()
-            except OSError:  # pragma: no cover
-                pass
-
-    def __enter__(self) -> EmbeddedServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        """Stop the process (stdin closed, then SIGTERM, SIGKILL after a while) and reap it."""
+        assert process.stdin is not None
+        try:
+            process.stdin.close()  # the server's own "stop" signal
+        except OSError:  # pragma: no cover - broken pipe: already gone
+            pass
+        process.terminate()  # no-op once it has exited
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:  # pragma: no cover - server ignores SIGTERM
+            process.kill()
+            process.wait()

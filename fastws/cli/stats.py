@@ -139,7 +139,8 @@ class Result:
 
     Attributes:
         messages: messages received (recv, echo) or sent (send).
-        bytes: payload bytes of those messages (UTF-8 bytes for text).
+        bytes: payload bytes of those messages (received text counts its characters: the same
+            for ASCII).
         opened: connections whose opening handshake succeeded.
         failed: connections that could not be opened.
         errors: opened connections that ended with an error (not a normal close).

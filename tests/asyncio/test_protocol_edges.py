@@ -289,3 +289,24 @@ async def test_close_frame_from_server_while_closing() -> None:
         ws = await fastws.connect(server.uri)
         await ws.close()
         assert ws.close_code == 1000
+
+
+async def test_close_while_queue_is_full() -> None:
+    """close() while max_queue messages wait unread still completes the closing handshake."""
+
+    async def script(peer):  # type: ignore[no-untyped-def]
+        await peer.handshake()
+        peer.write(frame(TEXT, "unread") * 50)
+        code, _ = await peer.read_close()
+        peer.send_close(code)
+
+    async with raw_server(script) as server:
+        ws = await fastws.connect(server.uri, max_queue=2, close_timeout=5)
+        while not ws.connection.paused:
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await ws.close()
+        assert loop.time() - start < 2
+        assert ws.close_code == 1000
+        assert len(ws.messages) == 50
