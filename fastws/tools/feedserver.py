@@ -61,7 +61,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..mask import apply_mask as _py_apply_mask
 from ..typing import BytesLike
 
-__all__ = ["FeedProtocol", "feed_payload", "main", "serve"]
+__all__ = ["FeedProtocol", "feed_payload", "main", "raise_nofile_limit", "serve"]
 
 _Mask = Callable[[BytesLike, bytes], bytes]
 
