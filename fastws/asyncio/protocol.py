@@ -85,7 +85,6 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
     # Slots: 8 bytes per attribute instead of an instance dict (memory per idle connection,
     # profiling/); __dict__ keeps arbitrary attributes and subclasses working.
     __slots__ = (
-        "_id",
         "logger",
         "debug",
         "ping_interval",
@@ -169,7 +168,6 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             warnings.warn("remove loop argument", DeprecationWarning, stacklevel=2)
         if logger is None:
             logger = logging.getLogger("websockets.client")
-        self._id: uuid.UUID | None = None
         self.logger: LoggerLike = logging.LoggerAdapter(cast(Any, logger), {"websocket": self})
         """Logger for this connection."""
         self.debug = logger.isEnabledFor(logging.DEBUG)
@@ -249,10 +247,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
 
     @property
     def id(self) -> uuid.UUID:
-        """Unique identifier of the connection, for logs (made on first use: it costs memory)."""
-        if self._id is None:
-            self._id = uuid.uuid4()
-        return self._id
+        """Unique identifier of the connection, for logs (the Sans-I/O connection's)."""
+        return self.connection.id
 
     @property
     def state(self) -> State:
