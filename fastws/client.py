@@ -275,7 +275,7 @@ class ClientConnection(Connection):
         try:
             next(self._handshake)
         except StopIteration:
-            pass
+            del self._handshake  # done: don't keep the finished generator per connection
         if self._eof_rcvd and self._rstate == _HANDSHAKE:  # pragma: no cover
             raise AssertionError("handshake parser did not finish at EOF")
 

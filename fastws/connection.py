@@ -398,6 +398,11 @@ class Connection:
         self.paused = False
         if self._rstate == _HEADER:
             self._parse()
+            # Parked bytes all parsed: a grown ring is released as after a burst (with
+            # max_queue reached, receive_buffered() found it non-empty).
+            ring = self.reader
+            if not ring.size and ring.capacity > RING_SHRINK:
+                ring.release()
 
     # Sending.
 

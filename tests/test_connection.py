@@ -823,3 +823,14 @@ def test_id_is_stable() -> None:
     assert isinstance(conn.id, uuid.UUID)
     assert conn.id == conn.id
     assert client().id != conn.id
+
+
+def test_ring_released_after_parked_frames_are_parsed() -> None:
+    """Frames parked while paused are parsed by resume_parsing(), which releases a grown ring."""
+    conn = client()
+    conn.paused = True
+    feed_buffered(conn, [TEXT_SPAM * 5000])
+    assert conn.reader.capacity > 4096
+    conn.resume_parsing()
+    assert len(conn.events_received()) == 5000
+    assert conn.reader.capacity == 0
