@@ -6,11 +6,14 @@ for ``size`` bytes, wrapping past the end of the array to its beginning (the sea
 :meth:`RingBuffer.writable` hands out a view (to the transport, via
 ``BufferedProtocol.get_buffer``); :meth:`RingBuffer.commit` takes it back.
 
-Sizing: the ring starts small (idle connections must stay cheap) and doubles, up to
-``max_capacity``, when a read fills the whole region it was offered (a busy socket) or when a
-partial frame needs more room (:meth:`RingBuffer.reserve`). Growing allocates a new array and
-copies the stored bytes to its front, so it never resizes an array a view may still point to;
-it is refused while a view is out.
+Sizing: the ring starts small (idle connections must stay cheap). It doubles, up to
+``read_max``, when a read fills the whole region it was offered (a busy socket: larger reads
+cost fewer calls). Beyond that it grows only when the stored bytes need it: a partial frame
+(:meth:`RingBuffer.reserve`), or bytes received while the parser is paused (a full ring hands
+out a larger one rather than failing). The ring never limits what it stores: bounding that is
+flow control's job (``fastws.asyncio.flow``), and a Sans-I/O caller's, who owns the bytes.
+Growing allocates a new array and copies the stored bytes to its front, so it never resizes an
+array a view may still point to.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class RingBuffer:
 
     Args:
         capacity: initial size in bytes (at least 16).
-        max_capacity: the ring never grows past this; None for no bound.
+        read_max: the ring doubles for a busy socket up to this size; None for no bound.
 
     Attributes:
         buf: the backing array (read it directly in hot loops; never resize it).
@@ -47,23 +50,23 @@ class RingBuffer:
         "size",
         "capacity",
         "initial",
-        "max_capacity",
+        "read_max",
         "_exported",
         "_grow_next",
     )
 
-    def __init__(self, capacity: int = 2048, max_capacity: int | None = 2**20) -> None:
+    def __init__(self, capacity: int = 2048, read_max: int | None = 2**20) -> None:
         if capacity < 16:
             raise ValueError("capacity must be at least 16 bytes")
-        if max_capacity is not None and max_capacity < capacity:
-            raise ValueError("max_capacity must not be smaller than capacity")
+        if read_max is not None and read_max < capacity:
+            raise ValueError("read_max must not be smaller than capacity")
         self.buf = bytearray(capacity)
         self.view = memoryview(self.buf)
         self.start = 0
         self.size = 0
         self.capacity = capacity
         self.initial = capacity
-        self.max_capacity = max_capacity
+        self.read_max = read_max
         self._exported = 0
         self._grow_next = False
 
@@ -83,17 +86,17 @@ class RingBuffer:
 
         The caller writes into it, then calls :meth:`commit` with the number of bytes written.
         Calling it again before :meth:`commit` abandons the previous view (uvloop does so when
-        a read finds no data): only the latest view may be committed.
-
-        Raises:
-            BufferError: If the ring is full at ``max_capacity``.
+        a read finds no data): only the latest view may be committed. A full ring doubles
+        first: this never fails (a ``BufferedProtocol.get_buffer`` that raises kills the
+        connection from inside the event loop).
         """
         self._exported = 0
         if self._grow_next:
             # Grow now rather than in commit(): the parser has consumed what it could since,
             # so only a partial frame (if anything) gets copied.
             self._grow_next = False
-            self._grow(self.capacity * 2)
+            grown = self.capacity * 2
+            self._grow(grown if self.read_max is None else min(grown, self.read_max))
         elif self.size == 0:
             self.start = 0  # Rewind: the whole array becomes one free region.
             if not self.capacity:
@@ -112,7 +115,7 @@ class RingBuffer:
         Record that ``nbytes`` were written into the region returned by :meth:`writable`.
 
         A read that fills a region of at least half the ring doubles the ring (up to
-        ``max_capacity``) at the next :meth:`writable`, so that a busy socket is read in few
+        ``read_max``) at the next :meth:`writable`, so that a busy socket is read in few
         large chunks.
         """
         end = self.start + self.size
@@ -126,7 +129,7 @@ class RingBuffer:
         if (
             nbytes == region
             and 2 * region >= cap
-            and (self.max_capacity is None or cap < self.max_capacity)
+            and (self.read_max is None or cap < self.read_max)
         ):
             self._grow_next = True
 
@@ -146,10 +149,7 @@ class RingBuffer:
 
     def write(self, data: BytesLike) -> None:
         """
-        Copy ``data`` into the ring, growing it if needed (the ``receive_data()`` path).
-
-        Raises:
-            BufferError: If ``data`` does not fit under ``max_capacity``.
+        Copy ``data`` into the ring, growing it if needed.
         """
         n = len(data)
         if n > self.capacity - self.size:
@@ -172,30 +172,20 @@ class RingBuffer:
 
     def reserve(self, total: int) -> None:
         """
-        Make room for ``total`` stored bytes.
+        Make room for ``total`` stored bytes (doubling: amortised, no quadratic copying).
 
-        Raises:
-            BufferError: If ``total`` exceeds ``max_capacity``, or a view is out.
+        Call it only between :meth:`commit` and the next :meth:`writable` (a view is not out).
         """
         if total > self.capacity:
             capacity = self.capacity or self.initial
             while capacity < total:
                 capacity *= 2
-            if self.max_capacity is not None:
-                if total > self.max_capacity:
-                    raise BufferError(
-                        f"receive buffer limit exceeded: {total} > {self.max_capacity} bytes"
-                    )
-                capacity = min(capacity, self.max_capacity)
             self._grow(capacity)
 
     def _grow(self, capacity: int) -> None:
-        if self.max_capacity is not None:
-            if self.capacity >= self.max_capacity:
-                raise BufferError(f"receive buffer full at {self.capacity} bytes")
-            capacity = min(capacity, self.max_capacity)
-        if self._exported:
-            raise BufferError("cannot grow the receive buffer while a view is out")
+        # Never while the transport holds a view: it could write into the old array. (Only
+        # writable() and reserve() get here, both after commit(): a bug if it happens.)
+        assert not self._exported, "cannot grow the receive buffer while a view is out"
         buf = bytearray(capacity)
         buf[: self.size] = self.peek(self.size)
         self.buf = buf

@@ -5,8 +5,9 @@ Receiving: the network's bytes land in a :class:`~fastws.buffers.RingBuffer` (co
 :meth:`Connection.receive_data`, or written there directly by the transport through
 :meth:`Connection.get_buffer` / :meth:`Connection.receive_buffered`). A cursor parser then reads
 whole frames in place: two header bytes are read from the ring, the payload is handed over as a
-view of the ring, and nothing else is allocated per frame. A payload too large for the ring is
-received into a buffer of its own size (the *sink*), which the transport fills directly.
+view of the ring, and nothing else is allocated per frame. A large payload is received into
+buffers of its own (the *sink*), which the transport fills directly; they grow with what
+arrives, never with what a header announces.
 
 Data frames go to :attr:`Connection.on_data` (by default: append a :class:`~fastws.frames.Frame`
 to the events); control frames are handled here (pong, closing handshake) and appended to the
@@ -97,8 +98,9 @@ _SINK = 1  # streaming a large payload into its own buffer
 _DISCARD = 2  # closing handshake done or connection failed: drop everything until EOF
 _HANDSHAKE = 3  # client waiting for the HTTP response (see fastws.client)
 
-#: Payloads at least this large that are not yet complete are received into a buffer of their
-#: own, which the transport fills directly, instead of growing the ring.
+#: Payloads at least this large that are not yet complete are received into buffers of their
+#: own (the sink), which the transport fills directly, instead of growing the ring. The sink's
+#: first buffer holds at most this much; each next one as much as arrived so far (doubling).
 #: Speed: 128 KiB rather than 16 KiB (benchmarks/e2e.py recv_64k; benchmarks/README.md).
 SINK_MIN = 2**17
 
@@ -116,6 +118,9 @@ _from_bytes = int.from_bytes
 # No large payload in progress: every connection shares these (never written to).
 _NO_SINK = bytearray()
 _NO_SINK_VIEW = memoryview(_NO_SINK)
+
+# 5.2: "the most significant bit MUST be 0" in a 64-bit payload length.
+_MAX_LENGTH = 2**63 - 1
 
 # Close reasons longer than this don't fit in a control frame (125 - 2 bytes of code).
 _MAX_REASON = 123
@@ -148,9 +153,11 @@ class Connection:
             parsing pauses, and :meth:`resume_parsing` meets the error again. The asyncio layer
             uses it so that messages received before a bad frame can be read (and answered)
             before the connection fails.
-        on_partial: if set, called as ``on_partial(first_byte, payload_so_far)`` when a data
-            frame is incomplete and more of its payload arrived (a view, valid during the call);
-            the asyncio layer validates UTF-8 as text arrives, to fail fast (Autobahn 6.4.3).
+        on_partial: if set, called as ``on_partial(first_byte, offset, data)`` when a data
+            frame is incomplete and more of its payload arrived: ``data`` (a view, valid during
+            the call) is the payload from ``offset``; successive calls for one frame cover it
+            without gaps, possibly overlapping. The asyncio layer validates UTF-8 as text
+            arrives, to fail fast (Autobahn 6.4.3).
         failure_reasons: when False, close frames sent on a parser failure carry an empty reason
             (as the websockets 10.x asyncio client sends) instead of the error's text.
         failure_log: the message logged at ERROR level when the parser fails unexpectedly.
@@ -191,8 +198,11 @@ class Connection:
         "_rstate",
         "_eof_rcvd",
         "_sink",
+        "_sink_chunks",
         "_sink_view",
         "_sink_pos",
+        "_sink_have",
+        "_sink_length",
         "_sink_b0",
         "__dict__",
     )
@@ -227,22 +237,26 @@ class Connection:
         self.parser_exc: Exception | None = None
         self.events: list[Event] = []
         self.writes: list[bytes | bytearray] = []
-        # A server (used only as a test peer) keeps masked frames in the ring: no bound then.
-        self.reader = RingBuffer(RING_INITIAL, RING_MAX if side is CLIENT else None)
+        self.reader = RingBuffer(RING_INITIAL, RING_MAX)
         self.on_data: Callable[[int, BytesLike], None] = self._data_frame_event
         self.on_frame: Callable[[Frame], None] = self._frame_event
         self.mask_key: Callable[[], bytes] = random_mask_key
         self.paused = False
         self.on_error: Callable[[Exception], bool] | None = None
-        self.on_partial: Callable[[int, BytesLike], None] | None = None
+        self.on_partial: Callable[[int, int, BytesLike], None] | None = None
         self._unconsumed = False
         self.failure_reasons = True
         self.failure_log = "parser failed"
         self._rstate = _HEADER
         self._eof_rcvd = False
+        # The sink: the buffer being filled (and a view of it), the bytes written into it, the
+        # full buffers before it, the payload bytes received in all, and the payload's length.
         self._sink = _NO_SINK
         self._sink_view = _NO_SINK_VIEW
         self._sink_pos = 0
+        self._sink_chunks: list[bytearray] = []
+        self._sink_have = 0
+        self._sink_length = 0
         self._sink_b0 = 0
 
     # State.
@@ -303,6 +317,17 @@ class Connection:
         return exc
 
     @property
+    def buffered(self) -> int:
+        """
+        Bytes received and held by the parser: the ring's, plus a large payload's so far.
+
+        While :attr:`paused` is False, this is at most one incomplete frame.
+        """
+        if self._rstate == _SINK:
+            return self.reader.size + self._sink_have
+        return self.reader.size
+
+    @property
     def receiving(self) -> bool:
         """True while the peer's frames may still be delivered (no close frame, failure, EOF)."""
         return self._rstate != _DISCARD and not self._eof_rcvd
@@ -311,28 +336,35 @@ class Connection:
 
     def receive_data(self, data: BytesLike) -> None:
         """
-        Feed bytes received from the network.
+        Feed bytes received from the network, in chunks of any size.
 
         Then call :meth:`data_to_send` (and write what it returns), and :meth:`events_received`.
+        What the connection keeps is what the frames in progress need (and, while
+        :attr:`paused`, the bytes not parsed yet): the chunk is fed through the same buffers
+        as :meth:`get_buffer`, a region at a time.
 
         Raises:
             EOFError: If :meth:`receive_eof` was called earlier.
         """
         if self._eof_rcvd:
             raise EOFError("stream ended")
-        if self._rstate == _SINK:
-            n = min(len(data), len(self._sink) - self._sink_pos)
-            with memoryview(data) as view:
-                self._sink_view[self._sink_pos : self._sink_pos + n] = view[:n]
-                data = bytes(view[n:])
-            self._sink_pos += n
-            if self._sink_pos == len(self._sink):
-                self._finish_sink()
-            else:
-                self._sink_partial()
-        if data and self._rstate != _DISCARD:
-            self.reader.write(data)
-        self._parse()
+        with memoryview(data) as src:
+            if src.format != "B" or src.ndim != 1:
+                src = src.cast("B")
+            n = len(src)
+            if not n:
+                self._parse()
+            pos = 0
+            while pos < n:
+                if self._rstate == _DISCARD:
+                    self.reader.clear()
+                    return
+                region = self.get_buffer()
+                k = min(len(region), n - pos)
+                region[:k] = src[pos : pos + k]
+                region.release()
+                pos += k
+                self.receive_buffered(k)
 
     def get_buffer(self) -> memoryview:
         """
@@ -355,12 +387,21 @@ class Connection:
         twin of :meth:`receive_data`).
         """
         if self._rstate == _SINK:
-            self._sink_pos += nbytes
-            if self._sink_pos == len(self._sink):
+            pos = self._sink_pos
+            self._sink_pos = pos + nbytes
+            have = self._sink_have
+            self._sink_have = have + nbytes
+            if self._sink_have == self._sink_length:
                 self._finish_sink()
                 self._parse()
-            else:
-                self._sink_partial()
+                return
+            try:
+                if self.on_partial is not None and not self.extensions:
+                    self.on_partial(self._sink_b0, have, self._sink_view[pos : pos + nbytes])
+                if self._sink_pos == len(self._sink):
+                    self._next_sink_buffer()
+            except Exception as exc:
+                self._fail_on(exc)
             return
         ring = self.reader
         ring.commit(nbytes)
@@ -670,6 +711,8 @@ class Connection:
                 if size < hlen:
                     return
                 length = int.from_bytes(ring.peek(hlen - 2, 2), "big")
+                if length > _MAX_LENGTH:
+                    raise ProtocolError("payload length with the most significant bit set")
             if max_size is not None:
                 limit = max_size if self.cur_size is None else max_size - self.cur_size
                 if length > limit:
@@ -714,7 +757,7 @@ class Connection:
                         pstart = ring.start + hlen
                         pstart -= ring.capacity if pstart >= ring.capacity else 0
                         pend = min(pstart + size - hlen, ring.capacity)
-                        self.on_partial(b0, ring.view[pstart:pend])
+                        self.on_partial(b0, 0, ring.view[pstart:pend])
                 return
             # The whole frame is in the ring: take the payload in place.
             pstart = start + hlen
@@ -825,50 +868,63 @@ class Connection:
         self.events.append(frame)
 
     def _start_sink(self, b0: int, hlen: int, length: int) -> None:
-        """Move the start of a large payload out of the ring into a buffer of its own."""
+        """Move the start of a large payload out of the ring into the sink."""
         ring = self.reader
         ring.consume(hlen)
         have = ring.size
-        sink = bytearray(length)
+        # Memory follows the bytes received: a header alone announcing 4 GiB costs SINK_MIN.
+        sink = bytearray(min(length, max(SINK_MIN, 2 * have)))
         sink[:have] = ring.peek(have)
         ring.clear()
         self._sink = sink
         self._sink_view = memoryview(sink)
         self._sink_pos = have
+        self._sink_have = have
+        self._sink_length = length
         self._sink_b0 = b0
         self._rstate = _SINK
-        self._sink_progress()
+        if self.on_partial is not None and have and not self.extensions:
+            self.on_partial(b0, 0, self._sink_view[:have])
 
-    def _sink_progress(self) -> None:
-        """More of a large payload arrived: let on_partial look at it."""
-        if self.on_partial is not None and self._sink_pos and not self.extensions:
-            self.on_partial(self._sink_b0, self._sink_view[: self._sink_pos])
-
-    def _sink_partial(self) -> None:
-        try:
-            self._sink_progress()
-        except Exception as exc:
-            self._fail_on(exc)
+    def _next_sink_buffer(self) -> None:
+        """The sink's buffer is full: start the next, as large as what arrived so far."""
+        self._sink_chunks.append(self._sink)
+        self._sink_view.release()
+        have = self._sink_have
+        sink = bytearray(min(self._sink_length - have, have))
+        self._sink = sink
+        self._sink_view = memoryview(sink)
+        self._sink_pos = 0
 
     def _finish_sink(self) -> None:
         sink = self._sink
+        chunks = self._sink_chunks
+        self._drop_sink()
+        self._rstate = _HEADER
+        payload: BytesLike = sink
+        if chunks:
+            chunks.append(sink)
+            payload = b"".join(chunks)
+            chunks.clear()
+            del sink
+        try:
+            self._data_frame(self._sink_b0, payload)
+        except Exception as exc:
+            self._fail_on(exc)
+
+    def _drop_sink(self) -> None:
         self._sink_view.release()
         self._sink = _NO_SINK
         self._sink_view = _NO_SINK_VIEW
-        self._rstate = _HEADER
-        try:
-            self._data_frame(self._sink_b0, sink)
-        except Exception as exc:
-            self._fail_on(exc)
+        self._sink_chunks = []
+        self._sink_have = self._sink_pos = self._sink_length = 0
 
     def _discard(self) -> None:
         """Drop everything received from now on; after EOF the connection is CLOSED."""
         self._rstate = _DISCARD
         self.reader.clear()
-        if self._sink:
-            self._sink_view.release()
-            self._sink = _NO_SINK
-            self._sink_view = _NO_SINK_VIEW
+        if self._sink_length:
+            self._drop_sink()
         if self._eof_rcvd:
             self._closed_by_peer()
 
@@ -882,7 +938,7 @@ class Connection:
     def _eof_message(self) -> str:
         """Describe what the parser was waiting for when the stream ended."""
         if self._rstate == _SINK:
-            have, want = self._sink_pos, len(self._sink)
+            have, want = self._sink_have, self._sink_length
         else:
             ring = self.reader
             size = ring.size

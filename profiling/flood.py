@@ -68,7 +68,7 @@ def state(ws: Any) -> dict[str, Any]:
         "queued": len(ws.messages),
         "queued_bytes": sum(len(m) for m in ws.messages),
         "parsing_paused": conn.paused,
-        "reading_paused": ws._reading_paused,
+        "reading_paused": ws.flow.reading_paused,
         "ring_size": ring.size,
         "ring_capacity": ring.capacity,
         "sink_bytes": len(sink),

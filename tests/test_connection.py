@@ -16,6 +16,7 @@ from fastws.connection import (
     OPEN,
     SEND_EOF,
     SERVER,
+    SINK_MIN,
     Connection,
     Side,
     State,
@@ -122,11 +123,18 @@ class TestReceiveFrames:
         ]
         assert conn.reader.size == len(NEXT_PARTIAL)
 
-    def test_sink_view_covers_only_the_payload(self) -> None:
-        """While a large payload is received, get_buffer() offers exactly what is missing."""
+    def test_sink_grows_with_what_arrives(self) -> None:
+        """A large payload's buffers grow with the bytes received, never past the payload."""
         conn = client()
         conn.receive_data(BINARY_LARGE[:1000])
-        assert len(conn.get_buffer()) == len(BINARY_LARGE) - 1000
+        assert len(conn.get_buffer()) == SINK_MIN - 990  # the first buffer: SINK_MIN
+        conn.receive_data(BINARY_LARGE[1000 : 10 + SINK_MIN])
+        assert conn.buffered == SINK_MIN
+        # The second buffer is as large as what arrived, cut to what is missing.
+        assert len(conn.get_buffer()) == len(BINARY_LARGE) - 10 - SINK_MIN
+        conn.receive_data(BINARY_LARGE[10 + SINK_MIN :])
+        assert conn.events_received() == [frame(OP_BINARY, BINARY_LARGE[10:])]
+        assert conn.buffered == 0
 
     def test_on_data_hook(self) -> None:
         """on_data receives the first byte and the payload of each data frame."""
@@ -700,7 +708,7 @@ class TestHooks:
         """on_partial sees the payload received so far of an incomplete frame."""
         conn = client()
         seen: list[tuple[int, bytes]] = []
-        conn.on_partial = lambda b0, payload: seen.append((b0, bytes(payload)))
+        conn.on_partial = lambda b0, offset, payload: seen.append((b0, bytes(payload)))
         conn.receive_data(b"\x81\x05")
         conn.receive_data(b"He")
         conn.receive_data(b"l")
@@ -713,11 +721,12 @@ class TestHooks:
         conn = client()
         conn.reader = RingBuffer(32, None)
         seen: list[bytes] = []
-        conn.on_partial = lambda b0, payload: seen.append(bytes(payload))
+        conn.on_partial = lambda b0, offset, payload: seen.append(bytes(payload))
         conn.receive_data(b"\x8a\x18" + b"F" * 24 + b"\x81\x08ab")  # a 26-byte pong, then 4 bytes
-        conn.receive_data(b"cdef")  # "cd" before the seam, "ef" after it
+        # "cd" before the seam, "ef" after it: fed as two regions, each followed by a parse.
+        conn.receive_data(b"cdef")
         assert conn.reader.capacity == 32
-        assert seen == [b"ab", b"abcd"]
+        assert seen == [b"ab", b"abcd", b"abcd"]
         conn.receive_data(b"gh")
         assert conn.events_received()[-1] == frame(OP_TEXT, b"abcdefgh")
 
@@ -725,15 +734,19 @@ class TestHooks:
         """Large payloads report their progress too, through both feeders."""
         for feeder in (feed_data_chunks, feed_buffered):
             conn = client()
-            sizes: list[int] = []
-            conn.on_partial = lambda b0, payload, sizes=sizes: sizes.append(len(payload))
+            seen: list[tuple[int, int]] = []
+            conn.on_partial = lambda b0, offset, payload, seen=seen: seen.append(
+                (offset, len(payload))
+            )
             feeder(conn, [BINARY_LARGE[:1000], BINARY_LARGE[1000:5000], BINARY_LARGE[5000:]])
-            assert sizes[:2] == [990, 4990]
+            # Then the new bytes of each read, until the first buffer is full.
+            assert seen[:2] == [(0, 990), (990, 4000)]
+            assert seen[2][0] == 4990
             assert conn.events_received() == [frame(OP_BINARY, BINARY_LARGE[10:])]
 
     def test_partial_error_fails(self) -> None:
         """An error raised by on_partial fails the connection, in the ring or the sink."""
-        def bad(b0: int, payload: object) -> None:
+        def bad(b0: int, offset: int, payload: object) -> None:
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
 
         conn = client()

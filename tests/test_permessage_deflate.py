@@ -1221,11 +1221,13 @@ class TestMaxSize:
         frame = extension.decode(Frame(OP_BINARY, deflate(b"x" * 100_000), rsv1=True))
         assert len(frame.data) == 100_000
 
-    def test_zero_means_no_limit(self):
-        """max_size=0 gives zlib max_length=0, which means no limit, as in 10.x."""
+    def test_zero_means_nothing_more(self):
+        """max_size=0 allows no output at all (10.x passed it to zlib, where 0 is no limit)."""
         extension = PerMessageDeflate(False, False, 15, 15)
-        frame = extension.decode(Frame(OP_BINARY, deflate(b"x" * 1000), rsv1=True), max_size=0)
-        assert len(frame.data) == 1000
+        with pytest.raises(PayloadTooBig, match=r"over size limit \(\? > 0 bytes\)"):
+            extension.decode(Frame(OP_BINARY, deflate(b"x" * 1000), rsv1=True), max_size=0)
+        extension = PerMessageDeflate(False, False, 15, 15)
+        assert extension.decode(Frame(OP_BINARY, deflate(b""), rsv1=True), max_size=0).data == b""
 
     def test_zip_bomb(self):
         """100 MB of zeros compressed to ~100 KB stops at max_size, without inflating it all."""
@@ -1294,12 +1296,9 @@ class TestMaxSize:
         data = (stored_block(payload) if size else b"") + b"\x62"
         max_size = None if max_extra is None else size + max_extra
         extension = PerMessageDeflate(False, False, 15, 15)
-        if max_extra == 0 and size:
+        if max_extra == 0:
             with pytest.raises(PayloadTooBig):
                 extension.decode(Frame(OP_BINARY, data, rsv1=True), max_size=max_size)
-        elif max_extra == 0:
-            # max_size=0 means no limit.
-            assert extension.decode(Frame(OP_BINARY, data, rsv1=True), max_size=0).data == b"\0"
         else:
             frame = extension.decode(Frame(OP_BINARY, data, rsv1=True), max_size=max_size)
             assert frame.data == payload + b"\x00"

@@ -47,6 +47,7 @@ from ..http import USER_AGENT
 from ..http11 import Response
 from ..typing import Data, LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI
+from .flow import Inflow
 
 __all__ = ["WebSocketCommonProtocol", "WebSocketClientProtocol"]
 
@@ -72,9 +73,11 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             forever.
         close_timeout: seconds each step of the closing sequence may take (None means 10).
         max_size: largest incoming message in bytes; None disables the limit.
-        max_queue: most received messages buffered before reading stops; None for no bound.
-        read_limit: bytes buffered, once ``max_queue`` is reached, before the transport stops
-            reading (it resumes at half).
+        max_queue: most received messages queued; once reached, parsing stops (and resumes
+            when the application has taken the queue down to half); None for no bound.
+        read_limit: most bytes held unparsed while parsing is stopped by ``max_queue``: the
+            transport stops reading when they reach it, and resumes once parsing resumes (see
+            :mod:`fastws.asyncio.flow` for the invariant).
         write_limit: high-water mark of the write buffer: ``send()`` waits while it's exceeded
             until the buffer drains below a quarter of it.
     """
@@ -106,16 +109,13 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         "response_headers",
         "connection",
         "transport",
+        "flow",
         "messages",
-        "_queue_limit",
-        "_resume_at",
-        "_error_postponed",
         "_recv_waiter",
         "_transfer_done",
         "_handshake_waiter",
         "_handshake_response",
         "_lost_waiter",
-        "_reading_paused",
         "_eof",
         "_flush_handle",
         "_queued_bytes",
@@ -201,22 +201,17 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         # once they are read: they can still be answered (Autobahn cases 3.x, 4.x, 5.15).
         conn.on_error = self._postpone_error
         conn.on_partial = self._on_partial
-        # Room for read_limit bytes parked while max_queue is full, plus one read.
-        if conn.reader.max_capacity is not None:
-            conn.reader.max_capacity = max(conn.reader.max_capacity, 2 * read_limit + 2**16)
         self.connection = conn
 
         self.transport: asyncio.Transport
-        self.messages: deque[Data] = deque()
-        self._queue_limit = max_queue if max_queue is not None else -1
-        self._resume_at = max_queue // 2 if max_queue is not None else 0
-        self._error_postponed = False
+        # Everything that decides whether received bytes flow (queue, parser, transport).
+        self.flow = Inflow(conn, max_queue, read_limit, self._after_resume, loop)
+        self.messages: deque[Data] = self.flow.messages
         self._recv_waiter: asyncio.Future[None] | None = None
         self._transfer_done = False
         self._handshake_waiter: asyncio.Future[None] | None = None
         self._handshake_response: Response | None = None
         self._lost_waiter: asyncio.Future[None] = loop.create_future()
-        self._reading_paused = False
         self._eof = False
         # Writing.
         self._flush_handle: asyncio.Handle | None = None
@@ -346,8 +341,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if messages:
             # Speed: the common case returns without suspending (benchmarks/bench_protocol.py).
             message = messages.popleft()
-            if self.connection.paused:
-                self._parked()
+            if len(messages) <= self.flow.resume_at:
+                self.flow.taken()
             return message
         if self._flush_handle is not None:
             # About to wait for the peer: frames sent just before (a request) leave now, not
@@ -366,8 +361,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             finally:
                 self._recv_waiter = None
         message = messages.popleft()
-        if self.connection.paused:
-            self._parked()
+        if len(messages) <= self.flow.resume_at:
+            self.flow.taken()
         return message
 
     async def __anext__(self) -> Data:
@@ -375,22 +370,13 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         messages = self.messages
         if messages and self._recv_waiter is None:
             message = messages.popleft()
-            if self.connection.paused:
-                self._parked()
+            if len(messages) <= self.flow.resume_at:
+                self.flow.taken()
             return message
         try:
             return await self.recv()
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
-
-    def _parked(self) -> None:
-        """recv() took a message while parsing is paused (queue full, or an error postponed)."""
-        if not self._error_postponed:
-            self._resume_parsing()
-        elif not self.messages:
-            # The last message before a bad frame: fail on the next loop iteration, after
-            # whatever the application sends in reply right now.
-            self.loop.call_soon(self._resume_parsing)
 
     def _on_data(self, b0: int, payload: Any) -> None:
         """Turn a data frame (a view of the receive ring) into a message; the one copy."""
@@ -410,14 +396,14 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         waiter = self._recv_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if len(messages) == self._queue_limit:
-            # max_queue reached: stop parsing; read_limit then bounds what stays buffered.
-            self.connection.paused = True
+        if len(messages) == self.flow.high:
+            self.flow.queue_full()
 
-    def _on_partial(self, b0: int, payload: Any) -> None:
+    def _on_partial(self, b0: int, offset: int, payload: Any) -> None:
         """
-        Part of a data frame arrived: if it's text, validate the new bytes now, so invalid
-        UTF-8 fails the connection (1007) without waiting for the rest of the frame.
+        Part of a data frame arrived (``payload`` from ``offset``): if it's text, validate the
+        new bytes now, so invalid UTF-8 fails the connection (1007) without waiting for the
+        rest of the frame.
         """
         decoder = self._partial_decoder
         if decoder is None:
@@ -431,14 +417,14 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             self._partial_decoder = decoder
             self._partial_checked = 0
         checked = self._partial_checked
-        if len(payload) > checked:
-            decoder.decode(payload[checked:])
-            self._partial_checked = len(payload)
+        end = offset + len(payload)
+        if end > checked:
+            decoder.decode(payload[checked - offset :])
+            self._partial_checked = end
 
     def _postpone_error(self, exc: Exception) -> bool:
         """Core hook: postpone failing while received messages wait to be read."""
-        self._error_postponed = bool(self.messages)
-        return self._error_postponed
+        return self.flow.postpone_error()
 
     def _on_frame(self, frame: Frame) -> None:
         """Data frames decoded by extensions (permessage-deflate) take the same path."""
@@ -464,22 +450,10 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             return "".join(chunks)
         return b"".join(chunks)
 
-    def _resume_parsing(self) -> None:
-        """
-        The queue has drained to half of max_queue: parse what was parked, then maybe resume
-        reading. (Resuming at half rather than at the first free slot avoids pausing and
-        resuming for every message.)
-        """
-        if len(self.messages) > (0 if self._error_postponed else self._resume_at):
-            return
-        self._error_postponed = False
-        conn = self.connection
-        conn.resume_parsing()
+    def _after_resume(self) -> None:
+        """Flow control resumed parsing: handle what the parser produced."""
         self._after_receive()
-        if self._reading_paused and conn.reader.size <= self.read_limit // 2:
-            self._reading_paused = False
-            self.transport.resume_reading()
-        if self._keepalive_deferred and not conn.paused:
+        if self._keepalive_deferred and not self.connection.paused:
             self._keepalive_deferred = False
             self._arm_keepalive_timeout()
 
@@ -490,6 +464,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(self.write_limit)
         self.transport = transport
+        self.flow.transport = transport
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """Hand the transport the ring's free region (the hint is ignored: see design.md)."""
@@ -497,7 +472,10 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             # asyncio's TLS layer may ask again after EOF (close_notify): give it a scratch
             # buffer whose content buffer_updated() ignores.
             return memoryview(bytearray(1024))
-        return self.connection.get_buffer()
+        conn = self.connection
+        if conn.paused:
+            return self.flow.region(conn.get_buffer())
+        return conn.get_buffer()
 
     def buffer_updated(self, nbytes: int) -> None:
         """Parse what the transport read; messages go to the queue as they complete."""
@@ -507,9 +485,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         conn.receive_buffered(nbytes)
         if conn.writes or conn.events or conn.state is not OPEN:
             self._after_receive()
-        if conn.paused and not self._reading_paused and conn.reader.size >= self.read_limit:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        if conn.paused:
+            self.flow.received()
 
     def eof_received(self) -> None:
         """The server closed its side: finish the connection (the transport then closes)."""
@@ -877,14 +854,11 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             self._flush()
             if conn.receiving:
                 self._close_step(_WAIT_CLOSE_FRAME)
-                if conn.paused and not self._error_postponed:
-                    # The server's close frame may wait behind messages nobody will read now:
-                    # stop limiting the queue so it gets parsed. (websockets 10.x waited the
-                    # timeouts out and closed with 1006.) The server stops sending data once
-                    # it has our close frame, so the queue stays bounded.
-                    self._queue_limit = -1
-                    self._resume_at = 1 << 62
-                    self._resume_parsing()
+                # The server's close frame may wait behind messages nobody will read now:
+                # stop limiting the queue so it gets parsed. (websockets 10.x waited the
+                # timeouts out and closed with 1006.) The server stops sending data once it
+                # has our close frame, so the queue stays bounded.
+                self.flow.unlimit()
             if self._writing_paused:
                 try:
                     await asyncio.wait_for(self._drain(), self.close_timeout)

@@ -52,6 +52,25 @@ _FLAG_NAMES = frozenset({"server_no_context_takeover", "client_no_context_takeov
 _BITS_NAMES = frozenset({"server_max_window_bits", "client_max_window_bits"})
 
 
+def _inflate(decoder: Any, data: bytes, limit: int | None, max_size: int | None) -> bytes:
+    """
+    Decompress ``data``, refusing more than ``limit`` bytes of output (None: no limit).
+
+    Raises:
+        PayloadTooBig: If the output would exceed ``limit`` (the message names ``max_size``).
+    """
+    if limit is None:
+        whole: bytes = decoder.decompress(data)
+        return whole
+    # zlib stops after max_length bytes of output, so a zip bomb can't make us allocate more
+    # than the limit; but max_length=0 means "no limit", so ask for one byte more than allowed
+    # and fail if it came.
+    out: bytes = decoder.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise PayloadTooBig(f"over size limit (? > {max_size} bytes)")
+    return out
+
+
 class PerMessageDeflate(Extension):
     """
     The permessage-deflate extension as agreed for one connection (RFC 7692 section 7.2).
@@ -128,7 +147,8 @@ class PerMessageDeflate(Extension):
 
         Args:
             frame: a frame as read from the network; its ``data`` must be bytes.
-            max_size: largest decompressed payload allowed, in bytes; None (or 0) for no limit.
+            max_size: largest decompressed payload allowed, in bytes (0: none at all, as for the
+                next fragment of a message that used up its budget); None for no limit.
 
         Returns:
             The decompressed frame, or ``frame`` itself when there is nothing to decompress.
@@ -163,31 +183,18 @@ class PerMessageDeflate(Extension):
         decoder = self.decoder
         data = frame.data
         fin = frame.fin
-        # zlib stops after max_length bytes of output, so a zip bomb can't allocate more than
-        # max_size; 0 disables the limit.
-        max_length = max_size or 0
         try:
             if fin and len(data) < _COPY_TAIL_BELOW:
                 # 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
                 # of the message" (and decompress it all at once: see _COPY_TAIL_BELOW).
-                data = decoder.decompress(data + _TAIL, max_length)
-                if decoder.unconsumed_tail:
-                    raise PayloadTooBig(f"over size limit (? > {max_size} bytes)")
+                data = _inflate(decoder, data + _TAIL, max_size, max_size)
             else:
-                data = decoder.decompress(data, max_length)
-                if decoder.unconsumed_tail:
-                    raise PayloadTooBig(f"over size limit (? > {max_size} bytes)")
+                data = _inflate(decoder, data, max_size, max_size)
                 if fin:
-                    # 7.2.2 again, fed separately so that a large payload isn't copied. The
-                    # result must match one call on payload + tail: the tail gets what is left
-                    # of max_length; when nothing is left, any output at all is too much.
-                    if max_length:
-                        room = max_length - len(data)
-                        rest = decoder.decompress(_TAIL, room or 1)
-                        if decoder.unconsumed_tail or len(rest) > room:
-                            raise PayloadTooBig(f"over size limit (? > {max_size} bytes)")
-                    else:
-                        rest = decoder.decompress(_TAIL)
+                    # 7.2.2 again, fed separately so that a large payload isn't copied; the
+                    # tail gets what is left of max_size.
+                    room = None if max_size is None else max_size - len(data)
+                    rest = _inflate(decoder, _TAIL, room, max_size)
                     # b"" when the payload stops right before the empty stored block's length,
                     # as it should; a peer that stops elsewhere may get more data out of it.
                     if rest:

@@ -583,7 +583,7 @@ async def test_read_limit_and_max_queue_bound_buffering() -> None:
             await asyncio.sleep(0.2)
             assert len(ws.messages) == 4
             assert ws.connection.reader.size <= 2**14 + ws.connection.reader.capacity
-            assert ws._reading_paused
+            assert ws.flow.reading_paused
             for _ in range(count):
                 assert await ws.recv() == bytes(1000)
 
@@ -595,7 +595,7 @@ async def test_max_queue_none() -> None:
         async with fastws.connect(server.uri, max_queue=None) as ws:
             while len(ws.messages) < count:
                 await asyncio.sleep(0.01)
-            assert not ws._reading_paused
+            assert not ws.flow.reading_paused
 
 
 @pytest.mark.timeout_s(20)

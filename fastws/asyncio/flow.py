@@ -1,0 +1,171 @@
+"""
+Receive flow control: the one place that decides whether received bytes flow.
+
+Three things can stop: the *queue* of messages the application hasn't taken, the *parser*
+(:attr:`fastws.connection.Connection.paused`), and the *transport*'s reading. :class:`Inflow`
+owns all three decisions; the protocol only reports what happened (a message queued, a message
+taken, bytes received, an error to postpone) and asks it for the region to read into.
+
+Invariant (docs/design.md, "Flow control"):
+
+1. The parser is paused only while messages wait in the queue: ``max_queue`` of them (it
+   resumes when the application has taken the queue down to ``max_queue // 2``), or at least
+   one before a bad frame whose failure is postponed (it resumes once they are all taken).
+   So the application reading messages always resumes the parser.
+2. The transport is paused only while the parser is paused and the bytes it holds reach
+   ``read_limit``; it resumes as soon as the parser runs again and either waits for more
+   bytes or holds at most ``read_limit // 2``. So whenever the parser could progress only
+   with more bytes, reading is on: no pause is ever lifted only by more reading.
+3. While the parser is paused, the transport is offered at most ``read_limit`` minus the bytes
+   held: what the parser holds unparsed never exceeds ``read_limit``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..connection import Connection
+from ..typing import Data
+
+__all__ = ["Inflow"]
+
+
+class Inflow:
+    """
+    Flow control of one connection's receive path (see the module docstring).
+
+    Args:
+        connection: the Sans-I/O connection whose parser it pauses and resumes.
+        max_queue: messages queued before the parser pauses; None for no bound.
+        read_limit: bytes held unparsed, while the parser is paused, before reading pauses.
+        after_parse: called after the parser ran on resuming (the protocol writes what the
+            core produced and handles its events).
+        loop: the event loop (a postponed failure is raised on its next iteration).
+
+    Attributes:
+        messages: the queue of messages the application hasn't taken.
+        high: queue length at which the parser pauses (-1: never).
+        resume_at: queue length at which, once taken down to it, the parser resumes (-1 while
+            it isn't paused). The protocol checks ``len(messages) <= resume_at`` after taking
+            a message: one comparison per message, and a call only when there is work.
+        reading_paused: whether this object paused the transport.
+        transport: set by the protocol in ``connection_made``.
+    """
+
+    __slots__ = (
+        "messages",
+        "connection",
+        "high",
+        "low",
+        "resume_at",
+        "read_limit",
+        "reading_paused",
+        "error_postponed",
+        "transport",
+        "after_parse",
+        "loop",
+    )
+
+    def __init__(
+        self,
+        connection: Connection,
+        max_queue: int | None,
+        read_limit: int,
+        after_parse: Callable[[], None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.messages: deque[Data] = deque()
+        self.connection = connection
+        self.high = max_queue if max_queue is not None and max_queue > 0 else -1
+        # Resuming at half rather than at the first free slot avoids pausing and resuming for
+        # every message (docs/api.md, difference 9).
+        self.low = self.high // 2 if self.high > 0 else 0
+        self.resume_at = -1
+        self.read_limit = read_limit
+        self.reading_paused = False
+        self.error_postponed = False
+        self.transport: asyncio.Transport | None = None
+        self.after_parse = after_parse
+        self.loop = loop
+
+    # What the protocol reports.
+
+    def queue_full(self) -> None:
+        """``high`` messages are queued: stop parsing (the bytes stay in the ring)."""
+        self.connection.paused = True
+        self.resume_at = self.low
+
+    def postpone_error(self) -> bool:
+        """
+        The parser met a bad frame: postpone the failure if messages wait to be read before
+        it (the core then pauses parsing with the frame kept). Returns whether it did.
+        """
+        if not self.messages:
+            return False
+        self.error_postponed = True
+        self.resume_at = 0
+        return True
+
+    def taken(self) -> None:
+        """
+        The application took a message and the queue is down to ``resume_at``: resume parsing.
+        """
+        if self.error_postponed:
+            # The last message before a bad frame: fail on the next loop iteration, after
+            # whatever the application sends in reply right now.
+            self.resume_at = -1
+            self.loop.call_soon(self.resume)
+        elif self.connection.paused:
+            self.resume()
+
+    def received(self) -> None:
+        """Bytes were received while the parser is paused: pause reading at ``read_limit``."""
+        if not self.reading_paused and self.connection.buffered >= self.read_limit:
+            self.reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    def region(self, view: memoryview) -> memoryview:
+        """The part of the ring's free ``view`` to offer the transport while parsing is paused."""
+        room = self.read_limit - self.connection.buffered
+        if 0 < room < len(view):
+            return view[:room]
+        # (room <= 0 only if the transport reads although we paused it: take the read.)
+        return view
+
+    def unlimit(self) -> None:
+        """Stop bounding the queue (closing: the server's close frame must get parsed)."""
+        self.high = -1
+        if self.connection.paused and not self.error_postponed:
+            self.resume()
+
+    # Deciding.
+
+    def resume(self) -> None:
+        """Resume parsing; then reading, per the invariant."""
+        self.resume_at = -1
+        self.error_postponed = False
+        conn = self.connection
+        conn.resume_parsing()
+        self.after_parse()
+        if self.reading_paused and (
+            not conn.paused or conn.buffered <= self.read_limit // 2
+        ):
+            self.reading_paused = False
+            transport = self.transport
+            assert transport is not None
+            if not transport.is_closing():
+                transport.resume_reading()
+
+    def state(self) -> dict[str, Any]:
+        """A snapshot for tests and debugging."""
+        return {
+            "queued": len(self.messages),
+            "parsing_paused": self.connection.paused,
+            "reading_paused": self.reading_paused,
+            "buffered": self.connection.buffered,
+            "resume_at": self.resume_at,
+        }
