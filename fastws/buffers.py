@@ -8,10 +8,11 @@ for ``size`` bytes, wrapping past the end of the array to its beginning (the sea
 
 Sizing: the ring starts small (idle connections must stay cheap). It doubles, up to
 ``read_max``, when a read fills the whole region it was offered (a busy socket: larger reads
-cost fewer calls). Beyond that it grows only when the stored bytes need it: a partial frame
-(:meth:`RingBuffer.reserve`), or bytes received while the parser is paused (a full ring hands
-out a larger one rather than failing). The ring never limits what it stores: bounding that is
-flow control's job (``fastws.asyncio.flow``), and a Sans-I/O caller's, who owns the bytes.
+cost fewer calls); no read is offered more than ``read_max`` bytes. Beyond that it grows only
+when the stored bytes need it: a partial frame (:meth:`RingBuffer.reserve`), or bytes received
+while the parser is paused (a full ring hands out a larger one rather than failing). The ring
+never limits what it stores: bounding that is flow control's job (``fastws.asyncio.flow``),
+and a Sans-I/O caller's, who owns the bytes.
 Growing allocates a new array and copies the stored bytes to its front, so it never resizes an
 array a view may still point to.
 """
@@ -33,7 +34,8 @@ class RingBuffer:
 
     Args:
         capacity: initial size in bytes (at least 16).
-        read_max: the ring doubles for a busy socket up to this size; None for no bound.
+        read_max: largest region offered to one read, and the size up to which the ring
+            doubles for a busy socket; None for no bound.
 
     Attributes:
         buf: the backing array (read it directly in hot loops; never resize it).
@@ -58,8 +60,8 @@ class RingBuffer:
     def __init__(self, capacity: int = 2048, read_max: int | None = 2**20) -> None:
         if capacity < 16:
             raise ValueError("capacity must be at least 16 bytes")
-        if read_max is not None and read_max < capacity:
-            raise ValueError("read_max must not be smaller than capacity")
+        if read_max is not None and read_max < 1:
+            raise ValueError("read_max must be at least 1 byte")
         self.buf = bytearray(capacity)
         self.view = memoryview(self.buf)
         self.start = 0
@@ -82,7 +84,8 @@ class RingBuffer:
 
     def writable(self) -> memoryview:
         """
-        Return the largest contiguous free region after the stored bytes, never an empty one.
+        Return the largest contiguous free region after the stored bytes, up to ``read_max``
+        bytes, never an empty one.
 
         The caller writes into it, then calls :meth:`commit` with the number of bytes written.
         Calling it again before :meth:`commit` abandons the previous view (uvloop does so when
@@ -107,8 +110,14 @@ class RingBuffer:
         cap = self.capacity
         self._exported = 1
         if end < cap:
-            return self.view[end:]
-        return self.view[end - cap : self.start]
+            stop = cap
+        else:
+            end -= cap
+            stop = self.start
+        read_max = self.read_max
+        if read_max is not None and stop - end > read_max:
+            stop = end + read_max
+        return self.view[end:stop]
 
     def commit(self, nbytes: int) -> None:
         """

@@ -876,6 +876,9 @@ class Connection:
         sink = bytearray(min(length, max(SINK_MIN, 2 * have)))
         sink[:have] = ring.peek(have)
         ring.clear()
+        # The ring is empty until the payload is complete: it needn't hold its array meanwhile
+        # (the peak when the payload becomes a message: docs/design.md, "Memory").
+        ring.release()
         self._sink = sink
         self._sink_view = memoryview(sink)
         self._sink_pos = have

@@ -28,10 +28,24 @@ class TestConstruction:
         with pytest.raises(ValueError, match="at least 16 bytes"):
             RingBuffer(8)
 
-    def test_max_below_capacity(self) -> None:
-        """max_capacity can't be below capacity."""
-        with pytest.raises(ValueError, match="must not be smaller"):
-            RingBuffer(64, 32)
+    def test_read_max_positive(self) -> None:
+        """read_max must be at least one byte."""
+        with pytest.raises(ValueError, match="at least 1 byte"):
+            RingBuffer(64, 0)
+
+    def test_read_max_caps_regions(self) -> None:
+        """A read is offered at most read_max bytes, below the capacity too, and at the seam."""
+        ring = RingBuffer(64, 10)
+        view = ring.writable()
+        assert len(view) == 10
+        view[:10] = b"0123456789"
+        ring.commit(10)
+        assert ring.capacity == 64  # a full region of read_max: no growth past it
+        ring.write(b"x" * 50)  # stored bytes from 0 to 60
+        ring.consume(50)  # 10 left, from 50 to 60
+        assert len(ring.writable()) == 4  # the tail, 60 to 64
+        ring.commit(4)
+        assert len(ring.writable()) == 10  # after the seam: 0 to 50, cut to 10
 
     def test_empty(self) -> None:
         """A new ring is empty."""

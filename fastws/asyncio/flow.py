@@ -16,8 +16,10 @@ Invariant (docs/design.md, "Flow control"):
    ``read_limit``; it resumes as soon as the parser runs again and either waits for more
    bytes or holds at most ``read_limit // 2``. So whenever the parser could progress only
    with more bytes, reading is on: no pause is ever lifted only by more reading.
-3. While the parser is paused, the transport is offered at most ``read_limit`` minus the bytes
-   held: what the parser holds unparsed never exceeds ``read_limit``.
+3. No read is offered more than ``read_limit`` bytes (at least 1 KiB, at most the ring's
+   usual 256 KiB), and while the parser is paused, at most ``read_limit`` minus the bytes it
+   holds. A pause that starts in the middle of a read leaves at most that read unparsed, so
+   while the parser is paused it holds at most ``max(read_limit, 1 KiB)`` bytes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..connection import Connection
+from ..connection import RING_INITIAL, RING_MAX, Connection
 from ..typing import Data
 
 __all__ = ["Inflow"]
@@ -90,6 +92,8 @@ class Inflow:
         self.transport: asyncio.Transport | None = None
         self.after_parse = after_parse
         self.loop = loop
+        if self.high > 0:
+            connection.reader.read_max = min(RING_MAX, max(read_limit, RING_INITIAL))
 
     # What the protocol reports.
 
