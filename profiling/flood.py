@@ -11,8 +11,10 @@ The client connects with ``fastws.connect(url)`` and nothing else: ``max_queue=3
 declines it). The server (a subprocess) sends ``--count`` messages as fast as TCP lets it. The
 application sleeps ``--pause`` seconds without reading while a thread samples this process's RSS
 every 5 ms (and ``VmHWM``, reset before connecting); then it reads every message with
-``async for`` until the server's close. The bound checked, per connection:
-``read_limit + max_queue * max_size`` above the baseline RSS taken before connecting.
+``async for`` until the server's close. Two bounds, per connection, above the baseline RSS taken
+before connecting: the 10.x documentation's ``read_limit + max_queue * max_size``, and fastws'
+exact one (docs/design.md, "Memory"): ``max_queue * max_size + max(read_limit, max_size)``
+(the message that fills the queue is held twice for an instant: its buffers and the message).
 
 ``--trace tracemalloc``: the traced peak, and the traced memory by line at the end of the pause.
 ``--trace memray``: ``memray.Tracker`` (aggregated format, ``trace_python_allocators``) over the
@@ -61,17 +63,11 @@ class Sampler(threading.Thread):
 
 
 def state(ws: Any) -> dict[str, Any]:
-    conn = ws.connection
-    ring = conn.reader
-    sink = getattr(conn, "_sink", b"")
+    ring = ws.connection.reader
     return {
-        "queued": len(ws.messages),
+        **ws.flow.state(),
         "queued_bytes": sum(len(m) for m in ws.messages),
-        "parsing_paused": conn.paused,
-        "reading_paused": ws.flow.reading_paused,
-        "ring_size": ring.size,
         "ring_capacity": ring.capacity,
-        "sink_bytes": len(sink),
     }
 
 
@@ -112,6 +108,7 @@ async def flood(args: argparse.Namespace, port: int) -> dict[str, Any]:
     conns = [await fastws.connect(url) for _ in range(args.conns)]
     ws = conns[0]
     limit = ws.read_limit + ws.max_queue * ws.max_size
+    exact = ws.max_queue * ws.max_size + max(ws.read_limit, ws.max_size)
     # Not reading: let the server fill everything it can.
     await asyncio.sleep(args.pause)
     paused_rss = rss()
@@ -140,11 +137,13 @@ async def flood(args: argparse.Namespace, port: int) -> dict[str, Any]:
     result.update(
         conns=args.conns,
         bound_per_conn_mib=round(limit / MiB, 3),
+        exact_bound_per_conn_mib=round(exact / MiB, 3),
         baseline_rss_mib=round(base / MiB, 1),
         rss_after_pause_minus_baseline_mib=round((paused_rss - base) / MiB, 2),
         peak_rss_minus_baseline_mib=round((peak - base) / MiB, 2),
         vmhwm_minus_baseline_mib=round((hwm - base) / MiB, 2),
         peak_per_conn_vs_bound=round((max(peak, hwm) - base) / args.conns / limit, 3),
+        peak_per_conn_vs_exact_bound=round((max(peak, hwm) - base) / args.conns / exact, 3),
         received=received,
         received_mib=round(nbytes / MiB, 1),
         read_mib_per_s=round(nbytes / MiB / elapsed, 1),
