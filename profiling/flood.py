@@ -13,7 +13,8 @@ application sleeps ``--pause`` seconds without reading while a thread samples th
 every 5 ms (and ``VmHWM``, reset before connecting); then it reads every message with
 ``async for`` until the server's close. Two bounds, per connection, above the baseline RSS taken
 before connecting: the 10.x documentation's ``read_limit + max_queue * max_size``, and fastws'
-exact one (docs/design.md, "Memory"): ``max_queue * max_size + max(read_limit, max_size)``
+exact one (docs/design.md, "Memory"): ``max_queue * max_size + max(read_limit, 256 KiB,
+max_size)``
 (the message that fills the queue is held twice for an instant: its buffers and the message).
 
 ``--trace tracemalloc``: the traced peak, and the traced memory by line at the end of the pause.
@@ -108,7 +109,7 @@ async def flood(args: argparse.Namespace, port: int) -> dict[str, Any]:
     conns = [await fastws.connect(url) for _ in range(args.conns)]
     ws = conns[0]
     limit = ws.read_limit + ws.max_queue * ws.max_size
-    exact = ws.max_queue * ws.max_size + max(ws.read_limit, ws.max_size)
+    exact = ws.max_queue * ws.max_size + max(ws.read_limit, 2**18, ws.max_size)
     # Not reading: let the server fill everything it can.
     await asyncio.sleep(args.pause)
     paused_rss = rss()

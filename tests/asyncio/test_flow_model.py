@@ -11,7 +11,8 @@ hypothesis chooses too. After every step the invariants are checked:
 - the transport is paused only while the parser is paused, and the parser only while messages
   wait in the queue: the application reading can always lift a pause (never waiting on
   ourselves);
-- while the parser is paused, the bytes it holds stay within ``max(read_limit, 1 KiB)``;
+- while the parser is paused, the bytes it holds stay within ``max(read_limit, RING_MAX)``
+  (one read may pass ``read_limit``; no read starts once it is reached);
 - when the application finds the queue empty, the transport is reading (or everything was
   delivered).
 """
@@ -28,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fastws.asyncio.protocol import WebSocketClientProtocol
-from fastws.connection import SINK_MIN
+from fastws.connection import RING_MAX, SINK_MIN
 from fastws.exceptions import ConnectionClosedError
 from fastws.uri import parse_uri
 
@@ -240,7 +241,7 @@ def check(proto: WebSocketClientProtocol, transport: FakeTransport, max_queue: i
         assert conn.paused, "reading paused while the parser is not: only more reading helps"
     if conn.paused:
         assert proto.messages, "parser paused with an empty queue: nothing can resume it"
-        assert conn.buffered <= max(flow.read_limit, 1024), (
+        assert conn.buffered <= max(flow.read_limit, RING_MAX), (
             f"{conn.buffered} bytes held while paused, read_limit {flow.read_limit}"
         )
 
@@ -288,9 +289,14 @@ async def test_flow_control_model(scenario: dict[str, Any]) -> None:
 
     def read_once() -> bool:
         nonlocal reads
+        conn = proto.connection
+        paused, held = conn.paused, conn.buffered
         done = peer.deliver(max(chunks[reads % len(chunks)], floor))
         reads += 1
         check(proto, transport, max_queue)
+        if paused:
+            # A read that starts while parsing is paused stops at read_limit.
+            assert conn.buffered <= max(scenario["read_limit"], held)
         return done
 
     async def take_once() -> bool:
