@@ -136,12 +136,22 @@ class Frame:
         coding = None
         size = len(self.data)
         length = f"{size} byte{'' if size == 1 else 's'}"
+        data = bytes(self.data)
         if self.opcode is OP_TEXT:
-            text = repr(bytes(self.data).decode())
+            try:
+                text = repr(data.decode())
+            except UnicodeDecodeError:
+                # Logged before the connection fails with 1007: describe it, don't raise.
+                text = _printable(data)
+                coding = "invalid UTF-8"
         elif self.opcode is OP_BINARY:
-            text = _printable(bytes(self.data))
+            text = _printable(data)
         elif self.opcode is OP_CLOSE:
-            text = str(Close.parse(bytes(self.data)))
+            try:
+                text = str(Close.parse(data))
+            except (ProtocolError, UnicodeDecodeError):
+                text = _printable(data)
+                coding = "invalid close payload"
         elif self.data:
             # Continuation, ping and pong frames may hold text or binary data.
             try:

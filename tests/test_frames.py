@@ -98,6 +98,11 @@ class TestFrameStr:
                 Frame(OP_TEXT, b"x" * 100),
                 "TEXT '" + "x" * 47 + "..." + "x" * 23 + "' [100 bytes]",
             ),
+            # Logged before the connection fails: described, never raising (fuzzing finding).
+            (Frame(OP_TEXT, b"a\xff"), "TEXT 61 ff [invalid UTF-8, 2 bytes]"),
+            (Frame(OP_CLOSE, b"\x03"), "CLOSE 03 [invalid close payload, 1 byte]"),
+            (Frame(OP_CLOSE, b"\x03\xe8\xff"), "CLOSE 03 e8 ff [invalid close payload, 3 bytes]"),
+            (Frame(OP_CLOSE, b"\x00\x01"), "CLOSE 00 01 [invalid close payload, 2 bytes]"),
         ],
     )
     def test_str(self, frame: Frame, text: str) -> None:
