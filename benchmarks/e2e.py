@@ -39,6 +39,8 @@ CLIENT_SCRIPT = Path(__file__).resolve().parent / "e2e" / "client.py"
 RESULTS = Path(__file__).resolve().parent / "results"
 
 ALL_CLIENTS = ("fastws", "websockets", "aiohttp", "picows", "raw")
+# Extra, labelled rows: the same clients with tuned settings (benchmarks/e2e/client.py WS_TUNED).
+TUNED_CLIENTS = ("fastws+tuned", "websockets+tuned", "aiohttp+tuned")
 LOOPS = ("uvloop", "asyncio")
 
 KiB, MiB = 1024, 1024 * 1024
@@ -334,9 +336,12 @@ def markdown(
         "CPU µs/msg is the client process's user + system CPU time over the measured part "
         "(getrusage), per message (per round trip for echo). *fastws ÷ peer* is fastws' CPU per "
         "message divided by that client's, on the same loop: below 1.00, fastws spends less. "
-        "MB/s counts payload bytes (10^6) in one direction. websockets and fastws run with "
-        "`compression=None, max_queue=None, max_size=None, ping_interval=None`; aiohttp with "
-        "`compress=0, max_msg_size=0`; picows with a callback listener (default options: "
+        "MB/s counts payload bytes (10^6) in one direction. Every client runs with its "
+        "default settings (fastws and websockets: `connect(url)`, which offers "
+        "permessage-deflate: the server accepts it only in the deflate scenario; aiohttp: "
+        "`ws_connect(url)`, plus `compress=15` in the deflate scenario); a `+tuned` column is "
+        "an extra row with `max_queue=None, max_size=None, ping_interval=None` (aiohttp: "
+        "`max_msg_size=0`). picows with a callback listener (default options: "
         "aiofastnet when installed), making each payload a str/bytes; raw = handshake, then a "
         "BufferedProtocol that only counts bytes (echo: sends the next pre-built frame; "
         "send: big batched writes of pre-built frames).",
@@ -516,7 +521,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clients",
         default=",".join(ALL_CLIENTS),
-        help=f"comma-separated subset of: {', '.join(ALL_CLIENTS)}",
+        help=f"comma-separated subset of: {', '.join(ALL_CLIENTS + TUNED_CLIENTS)} "
+        "(the +tuned ones are extra rows, not run by default)",
     )
     parser.add_argument("--loops", default=",".join(LOOPS), help="uvloop,asyncio")
     parser.add_argument(
@@ -560,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     loops = [lp for lp in args.loops.split(",") if lp]
     for value, allowed, what in (
         (names, SCENARIOS, "scenario"),
-        (clients, ALL_CLIENTS, "client"),
+        (clients, ALL_CLIENTS + TUNED_CLIENTS, "client"),
         (loops, LOOPS, "loop"),
     ):
         bad = [v for v in value if v not in allowed]
@@ -574,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or RESULTS / f"e2e-{date}{'-quick' if args.quick else ''}"
 
     def clients_for(sc: dict[str, Any]) -> list[str]:
-        return [c for c in clients if c in sc.get("clients", ALL_CLIENTS)]
+        return [c for c in clients if c.split("+")[0] in sc.get("clients", ALL_CLIENTS)]
 
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -681,7 +687,7 @@ def render(path: Path) -> int:
     """Re-render the markdown of a saved results JSON."""
     data = json.loads(path.read_text())
     table = {(e["scenario"], e["client"], e["loop"]): e for e in data["summary"]}
-    clients = [c for c in ALL_CLIENTS if any(k[1] == c for k in table)]
+    clients = [c for c in ALL_CLIENTS + TUNED_CLIENTS if any(k[1] == c for k in table)]
     loops = [lp for lp in LOOPS if any(k[2] == lp for k in table)]
     md = markdown(data["meta"], data["scenarios"], table, clients, loops)
     path.with_suffix(".md").write_text(md)
