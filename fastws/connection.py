@@ -221,6 +221,8 @@ class Connection:
         self.debug = logger.isEnabledFor(logging.DEBUG)
         self.side = side
         self._state = state
+        if self.debug:  # websockets 10.x logs the initial state too
+            self.logger.debug("= connection is %s", state.name)
         self.max_size = max_size
         # Size of the fragmented message being received; None between messages.
         self.cur_size: int | None = None

@@ -215,3 +215,15 @@ class TestCompressedMaxSize:
         assert conn.close_sent is not None and conn.close_sent.code == 1009
         assert peak < 4 * MiB
         assert not [e for e in conn.events_received() if isinstance(e, Frame) and e.opcode is OP_TEXT]
+
+
+def test_any_bytes_like() -> None:
+    """receive_data() takes any bytes-like object: bytearray, memoryview, other formats."""
+    import array
+
+    raw, payloads = stream([100, 1000])
+    raw += b"\x82\x00"  # an even length, for an array of 16-bit items
+    for data in (bytearray(raw), memoryview(raw), memoryview(array.array("H", raw))):
+        conn = client()
+        conn.receive_data(data)
+        assert payloads_of(conn) == payloads + [b""]

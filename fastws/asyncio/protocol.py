@@ -48,6 +48,7 @@ from ..http11 import Response
 from ..typing import Data, LoggerLike, Origin, Subprotocol
 from ..uri import WebSocketURI
 from .flow import Inflow
+from .logs import CoreLogger
 
 __all__ = ["WebSocketCommonProtocol", "WebSocketClientProtocol"]
 
@@ -156,6 +157,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         loop: asyncio.AbstractEventLoop | None = None,
         timeout: float | None = None,
     ) -> None:
+        if legacy_recv:
+            warnings.warn("legacy_recv is deprecated", DeprecationWarning, stacklevel=2)
         if timeout is None:
             timeout = 10
         else:
@@ -163,7 +166,11 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if close_timeout is None:
             close_timeout = timeout
         if loop is None:
-            loop = asyncio.get_running_loop()
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                # Outside a running loop, the current loop, as websockets 10.x.
+                loop = asyncio.get_event_loop()
         else:
             warnings.warn("remove loop argument", DeprecationWarning, stacklevel=2)
         if logger is None:
@@ -191,7 +198,12 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         self.request_headers: Headers
         self.response_headers: Headers
 
-        conn = ClientConnection(_PLACEHOLDER_URI, max_size=max_size, logger=self.logger)
+        # With DEBUG, the core logs through a CoreLogger: the records websockets 10.x's asyncio
+        # client logs. Without, the core logs only errors (no adapter per connection: memory).
+        core_logger = self.logger
+        if self.debug:
+            core_logger = CoreLogger(cast(Any, logger), {"websocket": self})
+        conn = ClientConnection(_PLACEHOLDER_URI, max_size=max_size, logger=core_logger)
         conn.on_data = self._on_data
         conn.on_frame = self._on_frame
         conn.failure_reasons = False
@@ -256,19 +268,19 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
     @property
     def host(self) -> str | None:
         """Deprecated: host of the URI."""
-        warnings.warn("don't use host attribute", DeprecationWarning, stacklevel=2)
+        warnings.warn("use remote_address[0] instead of host", DeprecationWarning, stacklevel=2)
         return self._host
 
     @property
     def port(self) -> int | None:
         """Deprecated: port of the URI."""
-        warnings.warn("don't use port attribute", DeprecationWarning, stacklevel=2)
+        warnings.warn("use remote_address[1] instead of port", DeprecationWarning, stacklevel=2)
         return self._port
 
     @property
     def secure(self) -> bool | None:
         """Deprecated: whether the URI is wss://."""
-        warnings.warn("don't use secure attribute", DeprecationWarning, stacklevel=2)
+        warnings.warn("don't use secure", DeprecationWarning, stacklevel=2)
         return self._secure
 
     @property

@@ -257,7 +257,8 @@ async def take(proto: WebSocketClientProtocol) -> Any:
 
 
 @pytest.mark.no_loop_debug
-@pytest.mark.timeout_s(30)
+@pytest.mark.timeout_s(30)  # each example
+@pytest.mark.timeout(300)  # all of them, under coverage in CI
 @hypothesis.settings(
     max_examples=EXAMPLES,
     deadline=None,

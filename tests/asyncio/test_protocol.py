@@ -257,7 +257,8 @@ async def test_recv_cancellation_loses_nothing() -> None:
 async def test_recv_legacy() -> None:
     """legacy_recv=True makes recv() return None once closed (deprecated 10.x option)."""
     async with websockets_server(send_then_close(code=1000)) as server:
-        ws = await fastws.connect(server.uri, legacy_recv=True)
+        with pytest.warns(DeprecationWarning, match="legacy_recv is deprecated"):
+            ws = await fastws.connect(server.uri, legacy_recv=True)
         await ws.wait_closed()
         assert await ws.recv() is None
 

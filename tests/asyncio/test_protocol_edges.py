@@ -39,8 +39,12 @@ async def test_deprecated_arguments_and_attributes() -> None:
     assert protocol.close_timeout == 3
     with pytest.warns(DeprecationWarning, match="remove loop argument"):
         WebSocketClientProtocol(loop=loop)
-    for name, value in [("host", "example.com"), ("port", 80), ("secure", False)]:
-        with pytest.warns(DeprecationWarning, match=f"don't use {name} attribute"):
+    for name, value, text in [
+        ("host", "example.com", r"use remote_address\[0\] instead of host"),
+        ("port", 80, r"use remote_address\[1\] instead of port"),
+        ("secure", False, "don't use secure"),
+    ]:
+        with pytest.warns(DeprecationWarning, match=text):
             assert getattr(protocol, name) == value
 
 
