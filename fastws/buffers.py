@@ -156,6 +156,16 @@ class RingBuffer:
             self.start = 0
             self._grow_next = False
 
+    def close(self) -> None:
+        """
+        Drop the stored bytes and the array: the transport is gone, so a view it was handed
+        and never committed (a read that found EOF) is abandoned. The next write allocates
+        ``initial`` bytes again.
+        """
+        self._exported = 0
+        self.clear()
+        self.release()
+
     def write(self, data: BytesLike) -> None:
         """
         Copy ``data`` into the ring, growing it if needed.

@@ -325,3 +325,15 @@ class TestRelease:
         ring.release()
         ring.release()
         assert ring.capacity == 0
+
+
+def test_close_drops_an_abandoned_view() -> None:
+    """close() drops bytes and array even with a view handed out and never committed."""
+    ring = RingBuffer(16, None)
+    ring.write(b"abc")
+    ring.writable()  # a read that found EOF: never committed
+    ring.release()
+    assert ring.capacity == 16  # release() keeps it: the view might still be written
+    ring.close()
+    assert ring.capacity == 0 and ring.size == 0
+    assert len(ring.writable()) == 16  # usable again

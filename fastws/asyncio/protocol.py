@@ -516,6 +516,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             if exc is not None and receiving and conn.handshake_exc is None:
                 conn.parser_exc = exc
         conn.data_to_send()
+        # Nothing more will be read: the (empty) receive ring's array goes now, not when the
+        # cycle collector frees the protocol (up to 256 KiB per closed connection: docs/soak.md).
+        conn.reader.close()
         self._after_receive()
         self._cancel_timers()
         self.logger.debug("= connection is CLOSED")

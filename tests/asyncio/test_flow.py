@@ -733,3 +733,16 @@ async def test_keepalive_while_busy(server_kind: str) -> None:
             await asyncio.sleep(2 * PING_TIMEOUT)
             assert ws.open, state(ws, feed)
             await read_everything(ws, feed, "bursts")
+
+
+async def test_ring_released_when_closed() -> None:
+    """A closed connection holds no receive ring, even before the cycle collector frees it."""
+    feed = Feed(20, 100_000)
+    async with websockets_server(
+        feeder(feed), compression=None, close_timeout=SERVER_CLOSE_TIMEOUT
+    ) as server:
+        async with client(server.uri, max_queue=4) as ws:
+            await busy(ws, feed, "paused")
+            assert ws.connection.reader.capacity > 0
+            await read_everything(ws, feed)
+        assert ws.connection.reader.capacity == 0
