@@ -45,6 +45,26 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ClientConnection"]
 
 
+def _check_accept(headers: Headers, key: str) -> None:
+    """
+    RFC 6455 section 4.2.2: the response's Sec-WebSocket-Accept must answer our ``key``.
+
+    Raises:
+        InvalidHeader: If the header is missing or repeated.
+        InvalidHeaderValue: If it doesn't match.
+    """
+    try:
+        accept = headers["Sec-WebSocket-Accept"]
+    except KeyError as exc:
+        raise InvalidHeader("Sec-WebSocket-Accept") from exc
+    except MultipleValuesError as exc:
+        raise InvalidHeader(
+            "Sec-WebSocket-Accept", "more than one Sec-WebSocket-Accept header found"
+        ) from exc
+    if accept != accept_key(key):
+        raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
+
+
 class ClientConnection(Connection):
     """
     Sans-I/O WebSocket client connection.
@@ -150,16 +170,7 @@ class ClientConnection(Connection):
         # RFC 6455 says "websocket"; like most clients we ignore case.
         if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
             raise InvalidUpgrade("Upgrade", ", ".join(upgrade) if upgrade else None)
-        try:
-            accept = headers["Sec-WebSocket-Accept"]
-        except KeyError as exc:
-            raise InvalidHeader("Sec-WebSocket-Accept") from exc
-        except MultipleValuesError as exc:
-            raise InvalidHeader(
-                "Sec-WebSocket-Accept", "more than one Sec-WebSocket-Accept header found"
-            ) from exc
-        if accept != accept_key(self.key):
-            raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
+        _check_accept(headers, self.key)
         self.extensions = self.process_extensions(headers)
         self.subprotocol = self.process_subprotocol(headers)
 

@@ -151,6 +151,44 @@ class Request:
         return f"GET {self.path} HTTP/1.1\r\n".encode() + self.headers.serialize()
 
 
+def parse_status_and_headers(
+    read_line: ReadLine,
+) -> Generator[None, None, tuple[int, str, Headers]]:
+    """
+    Parse a response's status line and headers (generator-based coroutine): the part of
+    :meth:`Response.parse` that the 10.x ``legacy.http.read_response`` shares.
+
+    Raises:
+        EOFError: If the stream ends first.
+        SecurityError: If a line or the headers exceed a limit.
+        ValueError: If the status line or a header is malformed.
+    """
+    try:
+        status_line = yield from parse_line(read_line)
+    except EOFError as exc:
+        raise EOFError("connection closed while reading HTTP status line") from exc
+
+    # RFC 7230 section 3.1.2: status-line = HTTP-version SP status-code SP reason-phrase CRLF
+    parts = status_line.split(b" ", 2)
+    if len(parts) != 3:
+        raise ValueError(f"invalid HTTP status line: {_show(status_line)}")
+    version, raw_status_code, raw_reason = parts
+    if version != b"HTTP/1.1":
+        raise ValueError(f"unsupported HTTP version: {_show(version)}")
+    # RFC 7230 section 3.1.2: status-code = 3DIGIT
+    if not raw_status_code.isdigit():
+        raise ValueError(f"invalid HTTP status code: {_show(raw_status_code)}")
+    status_code = int(raw_status_code)
+    if not 100 <= status_code < 1000:
+        raise ValueError(f"unsupported HTTP status code: {_show(raw_status_code)}")
+    # RFC 7230 section 3.1.2: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
+    if not _VALUE_RE.fullmatch(raw_reason):
+        raise ValueError(f"invalid HTTP reason phrase: {_show(raw_reason)}")
+
+    headers = yield from parse_headers(read_line)
+    return status_code, raw_reason.decode(), headers
+
+
 @dataclasses.dataclass
 class Response:
     """
@@ -213,30 +251,7 @@ class Response:
             LookupError: If ``Content-Length`` is repeated.
             NotImplementedError: If the response has a ``Transfer-Encoding``.
         """
-        try:
-            status_line = yield from parse_line(read_line)
-        except EOFError as exc:
-            raise EOFError("connection closed while reading HTTP status line") from exc
-
-        # RFC 7230 section 3.1.2: status-line = HTTP-version SP status-code SP reason-phrase CRLF
-        parts = status_line.split(b" ", 2)
-        if len(parts) != 3:
-            raise ValueError(f"invalid HTTP status line: {_show(status_line)}")
-        version, raw_status_code, raw_reason = parts
-        if version != b"HTTP/1.1":
-            raise ValueError(f"unsupported HTTP version: {_show(version)}")
-        # RFC 7230 section 3.1.2: status-code = 3DIGIT
-        if not raw_status_code.isdigit():
-            raise ValueError(f"invalid HTTP status code: {_show(raw_status_code)}")
-        status_code = int(raw_status_code)
-        if not 100 <= status_code < 1000:
-            raise ValueError(f"unsupported HTTP status code: {_show(raw_status_code)}")
-        # RFC 7230 section 3.1.2: reason-phrase = *( HTAB / SP / VCHAR / obs-text )
-        if not _VALUE_RE.fullmatch(raw_reason):
-            raise ValueError(f"invalid HTTP reason phrase: {_show(raw_reason)}")
-        reason = raw_reason.decode()
-
-        headers = yield from parse_headers(read_line)
+        status_code, reason, headers = yield from parse_status_and_headers(read_line)
 
         # RFC 7230 section 3.3.3 decides how the body is delimited.
         if "Transfer-Encoding" in headers:

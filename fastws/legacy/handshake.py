@@ -8,10 +8,11 @@ asyncio layer, for code that performs the opening handshake itself.
 
 from __future__ import annotations
 
-from ..datastructures import Headers, MultipleValuesError
-from ..exceptions import InvalidHeader, InvalidHeaderValue, InvalidUpgrade
+from ..client import _check_accept
+from ..datastructures import Headers
+from ..exceptions import InvalidUpgrade
 from ..headers import parse_connection, parse_upgrade
-from ..utils import accept_key, generate_key
+from ..utils import generate_key
 
 __all__ = ["build_request", "check_response"]
 
@@ -54,13 +55,4 @@ def check_response(headers: Headers, key: str) -> None:
     # RFC 6455 says "websocket"; like websockets, ignore case.
     if not (len(upgrade) == 1 and upgrade[0].lower() == "websocket"):
         raise InvalidUpgrade("Upgrade", ", ".join(upgrade))
-    try:
-        accept = headers["Sec-WebSocket-Accept"]
-    except KeyError as exc:
-        raise InvalidHeader("Sec-WebSocket-Accept") from exc
-    except MultipleValuesError as exc:
-        raise InvalidHeader(
-            "Sec-WebSocket-Accept", "more than one Sec-WebSocket-Accept header found"
-        ) from exc
-    if accept != accept_key(key):
-        raise InvalidHeaderValue("Sec-WebSocket-Accept", accept)
+    _check_accept(headers, key)

@@ -15,9 +15,9 @@ from collections.abc import Generator
 from typing import Any, TypeVar, cast
 
 from ..datastructures import Headers
-from ..http11 import _VALUE_RE, _show, parse_headers, parse_line
 from ..http11 import MAX_HEADERS as MAX_HEADERS
 from ..http11 import MAX_LINE as MAX_LINE
+from ..http11 import parse_headers, parse_line, parse_status_and_headers
 
 __all__ = ["read_response"]
 
@@ -27,32 +27,6 @@ T = TypeVar("T")
 def _ask_line(limit: int) -> Generator[int, bytes, bytes]:
     """Ask the driver for one line of at most ``limit`` bytes."""
     return (yield limit)
-
-
-def _parse_response(read_line: Any) -> Generator[None, None, tuple[int, str, Headers]]:
-    """
-    The status line and headers of a response, with the checks (and messages) of
-    :meth:`fastws.http11.Response.parse`; unlike it, nothing about the body.
-    """
-    try:
-        status_line = yield from parse_line(read_line)
-    except EOFError as exc:
-        raise EOFError("connection closed while reading HTTP status line") from exc
-    parts = status_line.split(b" ", 2)
-    if len(parts) != 3:
-        raise ValueError(f"invalid HTTP status line: {_show(status_line)}")
-    version, raw_status_code, raw_reason = parts
-    if version != b"HTTP/1.1":
-        raise ValueError(f"unsupported HTTP version: {_show(version)}")
-    if not raw_status_code.isdigit():
-        raise ValueError(f"invalid HTTP status code: {_show(raw_status_code)}")
-    status_code = int(raw_status_code)
-    if not 100 <= status_code < 1000:
-        raise ValueError(f"unsupported HTTP status code: {_show(raw_status_code)}")
-    if not _VALUE_RE.fullmatch(raw_reason):
-        raise ValueError(f"invalid HTTP reason phrase: {_show(raw_reason)}")
-    headers = yield from parse_headers(read_line)
-    return status_code, raw_reason.decode(), headers
 
 
 async def _drive(parser: Generator[None, None, T], stream: asyncio.StreamReader) -> T:
@@ -87,7 +61,7 @@ async def read_response(stream: asyncio.StreamReader) -> tuple[int, str, Headers
         SecurityError: If the response exceeds a limit.
         ValueError: If the response is malformed or isn't HTTP/1.1.
     """
-    return await _drive(_parse_response(_ask_line), stream)
+    return await _drive(parse_status_and_headers(cast(Any, _ask_line)), stream)
 
 
 async def read_headers(stream: asyncio.StreamReader) -> Headers:
