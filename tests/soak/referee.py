@@ -7,9 +7,9 @@ Rules (README.md gives the reasoning):
 
 1. **Data**: in every session, the sequence numbers received are contiguous from 0 (no gap, no
    reorder, no message of another session) and every checksum matches. After a clean server
-   close (the server's close frame came before any close frame of the client), the client
-   received everything the server wrote before it, and the close code it reports is the
-   server's.
+   close (the server's close frame came before any close frame of the client, and the two did
+   not cross), the client received everything the server wrote before it, and the close code
+   it reports is the server's.
 2. **Backoff**: per connection, from the server's log of handshakes (``h101``/``h503``) and the
    consumer's session ends: after a session, the next attempt comes at once (within
    ``backoff_margin``); after the k-th consecutive failed attempt it comes after the delay that
@@ -68,6 +68,14 @@ class Referee:
         starts = [r for r in self.consumer if r["kind"] == "start"]
         self.t_start = starts[0]["t"] if starts else 0.0
         self.t_stop = stops[0]["t"] if stops else float("inf")
+        self.loop_stalls = [(r["t"] - r["seconds"], r["t"]) for r in self.consumer
+                            if r["kind"] == "loop_stall"]
+
+    def stalled(self, t_from: float, t_to: float) -> str:
+        """A note if the consumer's loop stalled over a second in [t_from, t_to]."""
+        worst = max((end - start for start, end in self.loop_stalls
+                     if end >= t_from and start <= t_to), default=0.0)
+        return f" (the consumer's loop stalled {worst:.1f} s meanwhile)" if worst else ""
 
     def violation(self, rule: str, text: str) -> None:
         self.counts[rule] += 1
@@ -103,9 +111,13 @@ class Referee:
             fate = next(self.server_events(sid, "fate"), None)
             if fate is None or fate["fate"] not in ("close", "close_keep_open"):
                 continue
+            # The client closed first: the server saw its close frame before sending its own,
+            # or the close frames crossed (the client sent one and never got the server's,
+            # e.g. a keepalive timeout at the moment the server closed). Then the messages
+            # after the client's close are rightly dropped: rule 4 judges a 1011.
             client_first = any(
                 not e["close_sent"] for e in self.server_events(sid, "client_close")
-            )
+            ) or (s.get("sent") is not None and s.get("rcvd") is None)
             if client_first or s["how"] == "cancelled":
                 continue
             clean += 1
@@ -173,7 +185,9 @@ class Referee:
                 late = max(late, wait - high)
                 if wait < low - 0.05 or wait > high + margin:
                     self.violation("backoff", f"slot {slot}: reconnected {wait:.2f} s {what} "
-                                              f"(expected {low:g}-{high:g} s + {margin:g})")
+                                              f"at {ref - self.t_start:.0f} s (expected "
+                                              f"{low:g}-{high:g} s + {margin:g})"
+                                              + self.stalled(ref, nxt))
         self.summary["longest_failure_streak"] = longest_streak
         self.summary["backoff_waits_checked"] = dict(waits)
         self.summary["backoff_latest"] = {"seconds": round(late, 2), "margin": margin}
@@ -231,8 +245,10 @@ class Referee:
             self.violation("keepalive", f"session {sid} (slot {s['slot']}): 1011 keepalive "
                                         f"ping timeout, but the server answered every ping "
                                         f"within {max(delays, default=0):.2f} s "
-                                        f"(ping_timeout {self.p.ping_timeout:g}); server: "
-                                        f"{self.story(sid)}")
+                                        f"(ping_timeout {self.p.ping_timeout:g}) at "
+                                        f"{end - self.t_start:.0f} s"
+                                        f"{self.stalled(end - self.p.ping_timeout, end)}; "
+                                        f"server: {self.story(sid)}")
         self.summary["keepalive_timeouts"] = {"total": timeouts, "deserved": legit}
         # Of the pongs answered in time, the latest (how close a deserved 1011 came).
         self.summary["pong_delay_max_in_time"] = round(max(

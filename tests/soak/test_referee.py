@@ -119,3 +119,16 @@ def test_backoff_schedule() -> None:
     got = [next(delays) for _ in range(11)]
     assert got[0] == (0.0, 5.0)
     assert [low for low, _ in got[1:]] == [3, 5, 8, 13, 21, 34, 55, 60, 60, 60]
+
+
+def test_crossing_close_frames(tmp_path: Path) -> None:
+    """A keepalive timeout at the moment the server closes: the messages after it may be lost."""
+    server, consumer = clean_run()
+    # the ping of 0.5 s was never answered: the 1011 at 10 s is deserved
+    server[2].update(t_ping=T0 + 0.5, t_pong=None, kind="too_late")
+    server.append({"ev": "client_close", "t": T0 + 10, "slot": 0, "sid": 0, "code": 1011,
+                   "reason": "keepalive ping timeout", "close_sent": True})
+    consumer[0].update(how="closed", next=9, close_code=1006, exc="ConnectionClosedError",
+                       sent=[1011, "keepalive ping timeout"], rcvd=None)
+    referee = Referee(write_run(tmp_path / "run", server, consumer))
+    assert referee.run() == 0, referee.violations
