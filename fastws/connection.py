@@ -332,7 +332,8 @@ class Connection:
     @property
     def receiving(self) -> bool:
         """True while the peer's frames may still be delivered (no close frame, failure, EOF)."""
-        return self._rstate != _DISCARD and not self._eof_rcvd
+        # After EOF, frames held while parsing is paused are still delivered (resume_parsing).
+        return self._rstate != _DISCARD and not (self._eof_rcvd and not self.paused)
 
     # Receiving.
 
@@ -421,6 +422,9 @@ class Connection:
         """
         Record the end of the data stream; then call :meth:`data_to_send`.
 
+        While :attr:`paused` with bytes held, nothing is lost: the frames held are delivered
+        when :meth:`resume_parsing` is called, and the end of the stream is handled after them.
+
         Raises:
             EOFError: If :meth:`receive_eof` was called earlier.
         """
@@ -433,14 +437,24 @@ class Connection:
             self._closed_by_peer()
         elif self._rstate == _HANDSHAKE:
             self._parse()
-        else:
+        elif not (self.paused and self.reader.size):
             self._fail_on(EOFError(self._eof_message()))
+        # else: frames held while parsing is paused come first; resume_parsing() handles the
+        # end of the stream once they are parsed.
 
     def resume_parsing(self) -> None:
-        """Clear :attr:`paused` and parse the frames that were left buffered."""
+        """
+        Clear :attr:`paused` and parse the frames that were left buffered.
+
+        If :meth:`receive_eof` was called while they were held, the end of the stream is
+        handled once they are all parsed (a close frame among them, or a bad frame, takes
+        precedence over EOF), then call :meth:`data_to_send`.
+        """
         self.paused = False
         if self._rstate == _HEADER:
             self._parse()
+            if self._eof_rcvd and not self.paused and self._rstate != _DISCARD:
+                self._fail_on(EOFError(self._eof_message()))
             # Parked bytes all parsed: a grown ring is released as after a burst (with
             # max_queue reached, receive_buffered() found it non-empty).
             ring = self.reader

@@ -790,6 +790,94 @@ def test_data_received_while_paused_stays_buffered() -> None:
     assert not conn.receiving
 
 
+class TestEofWhilePaused:
+    """EOF while parsing is paused: the frames held are delivered first, then the end."""
+
+    def paused_with(self, data: bytes) -> Connection:
+        conn = client()
+        conn.paused = True
+        conn.receive_data(data)
+        conn.receive_eof()
+        assert conn.events_received() == []
+        assert conn.data_to_send() == []
+        assert conn.state is OPEN
+        assert conn.receiving  # frames may still be delivered
+        return conn
+
+    def test_frames_then_eof(self) -> None:
+        """Complete frames come out at resume_parsing(), then the EOF failure (1006)."""
+        conn = self.paused_with(TEXT_SPAM + BINARY_EGGS)
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam"), frame(OP_BINARY, b"Eggs")]
+        assert conn.data_to_send() == [SEND_EOF]
+        assert conn.state is CLOSED
+        assert not conn.receiving
+        assert isinstance(conn.parser_exc, EOFError)
+        assert str(conn.parser_exc) == "unexpected end of stream"
+
+    def test_frames_then_partial_frame(self) -> None:
+        """An incomplete frame after them is what EOF interrupted; its message says so."""
+        conn = self.paused_with(TEXT_SPAM + BINARY_EGGS[:3])
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+        assert conn.state is CLOSED
+        assert str(conn.parser_exc) == "stream ends after 1 bytes, expected 4 bytes"
+
+    def test_close_frame_held(self) -> None:
+        """A close frame among them is a clean close: answered, then CLOSED."""
+        conn = self.paused_with(TEXT_SPAM + CLOSE_1000_BYE)
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam"), frame(OP_CLOSE, b"\x03\xe8bye")]
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xe8bye"), SEND_EOF]
+        assert conn.state is CLOSED
+        assert conn.parser_exc is None
+        assert conn.close_rcvd == Close(1000, "bye")
+
+    def test_bad_frame_held(self) -> None:
+        """A bad frame among them fails with its own code (1002), not 1006."""
+        conn = self.paused_with(TEXT_SPAM + b"\x83\x00")
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xeainvalid opcode"), SEND_EOF]
+        assert isinstance(conn.parser_exc, ProtocolError)
+        assert conn.state is CLOSED
+
+    def test_paused_again(self) -> None:
+        """Paused again by a frame: EOF waits for the next resume_parsing()."""
+        conn = self.paused_with(TEXT_SPAM + BINARY_EGGS)
+
+        def pause(b0: int, payload: object) -> None:
+            conn.paused = True
+            conn._data_frame_event(b0, payload)  # type: ignore[arg-type]
+
+        conn.on_data = pause
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_TEXT, b"Spam")]
+        assert conn.state is OPEN
+        assert conn.receiving
+        conn.resume_parsing()
+        assert conn.events_received() == [frame(OP_BINARY, b"Eggs")]
+        conn.resume_parsing()  # parsed all: now the EOF
+        assert conn.state is CLOSED
+        assert not conn.receiving
+
+    def test_paused_with_nothing_held(self) -> None:
+        """Paused with nothing held: EOF is handled at once."""
+        conn = client()
+        conn.paused = True
+        conn.receive_eof()
+        assert conn.state is CLOSED
+        assert not conn.receiving
+        assert isinstance(conn.parser_exc, EOFError)
+
+    def test_close_while_held(self) -> None:
+        """The application failing the connection meanwhile drops them: CLOSED at once."""
+        conn = self.paused_with(TEXT_SPAM)
+        conn.fail(1011)
+        assert conn.data_to_send() == [masked(0x88, b"\x03\xf3"), SEND_EOF]
+        assert conn.state is CLOSED
+
+
 def test_no_partial_view_with_extensions() -> None:
     """With an extension, payloads are encoded (compressed): on_partial is never called."""
 

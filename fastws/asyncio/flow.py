@@ -23,6 +23,8 @@ Invariant (docs/design.md, "Flow control"):
    where one socket read may pass it. (Capping every read at ``read_limit`` would make it exact,
    but costs 5-38% CPU per message at the defaults when the application is the bottleneck:
    many more reads, and the transport paused and resumed every ``max_queue`` messages.)
+4. At the end of the stream (EOF, connection lost), what the parser holds is parsed at once,
+   ahead of the EOF: nothing held is lost (:meth:`Inflow.ended`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Inflow:
         "read_limit",
         "reading_paused",
         "error_postponed",
+        "ended_",
         "transport",
         "after_parse",
         "loop",
@@ -92,6 +95,7 @@ class Inflow:
         self.read_limit = read_limit
         self.reading_paused = False
         self.error_postponed = False
+        self.ended_ = False
         self.transport: asyncio.Transport | None = None
         self.after_parse = after_parse
         self.loop = loop
@@ -108,7 +112,7 @@ class Inflow:
         The parser met a bad frame: postpone the failure if messages wait to be read before
         it (the core then pauses parsing with the frame kept). Returns whether it did.
         """
-        if not self.messages:
+        if not self.messages or self.ended_:
             return False
         self.error_postponed = True
         self.resume_at = 0
@@ -140,6 +144,19 @@ class Inflow:
             return view[:room]
         # (room <= 0 only if the transport reads although we paused it: take the read.)
         return view
+
+    def ended(self) -> None:
+        """
+        The peer's data ended (EOF or connection lost): parse what the parser holds now, all
+        of it, without bounding the queue or postponing a failure. No more bytes can come and
+        no reply can be sent, so nothing is gained by holding them; their memory is already
+        counted (at most ``max(read_limit, 256 KiB)``, per the invariant). Then the core sees
+        the end of the stream after the last frame, as if they had been parsed as they came.
+        """
+        self.high = -1
+        self.ended_ = True
+        if self.connection.paused:
+            self.resume()
 
     def unlimit(self) -> None:
         """Stop bounding the queue (closing: the server's close frame must get parsed)."""

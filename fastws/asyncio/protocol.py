@@ -21,6 +21,7 @@ import codecs
 import logging
 import random
 import struct
+import sys
 import time
 import uuid
 import warnings
@@ -50,6 +51,12 @@ from ..uri import WebSocketURI
 from .flow import Inflow
 from .logs import CoreLogger
 
+try:
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows: no grace for a pong behind unread bytes
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["WebSocketCommonProtocol", "WebSocketClientProtocol"]
 
 # Until handshake() gives the real URI.
@@ -61,6 +68,21 @@ _PLACEHOLDER_URI = WebSocketURI(False, "localhost", 80, "/", "", None, None)
 _WAIT_CLOSE_FRAME, _WAIT_TCP_CLOSE, _WAIT_AFTER_EOF, _WAIT_AFTER_CLOSE = range(4)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """
+    Bytes received by the kernel that ``transport`` hasn't read yet (0 if unknown: TLS,
+    where the socket's bytes aren't the stream's, or no ``FIONREAD``).
+    """
+    if fcntl is None or transport.get_extra_info("sslcontext") is not None:
+        return 0
+    sock = transport.get_extra_info("socket")
+    try:
+        out = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (AttributeError, OSError, ValueError):
+        return 0
+    return max(0, int.from_bytes(out, sys.byteorder, signed=True))
 
 
 class WebSocketCommonProtocol(asyncio.BufferedProtocol):
@@ -130,6 +152,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         "_keepalive_handle",
         "_keepalive_data",
         "_keepalive_deferred",
+        "_keepalive_grace",
+        "_keepalive_graced",
         "_close_handle",
         "_close_stage",
         "_chunks",
@@ -240,6 +264,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         self._keepalive_handle: asyncio.TimerHandle | None = None
         self._keepalive_data: bytes | None = None
         self._keepalive_deferred = False
+        # Bytes the socket held, unread, when the pong was due (read them before judging).
+        self._keepalive_grace = 0
+        self._keepalive_graced = False
         # Closing.
         self._close_handle: asyncio.TimerHandle | None = None
         self._close_stage = -1
@@ -499,22 +526,36 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             self._after_receive()
         if conn.paused:
             self.flow.received()
+        if self._keepalive_grace:
+            self._keepalive_grace_read(nbytes)
 
     def eof_received(self) -> None:
         """The server closed its side: finish the connection (the transport then closes)."""
-        self._eof = True
-        self.connection.receive_eof()
+        self._end_of_stream()
         self._after_receive()
+
+    def _end_of_stream(self) -> bool:
+        """
+        No more bytes will be read (EOF, or the connection lost first): the frames the parser
+        held while paused are parsed, then the core gets EOF. The one place that feeds it.
+        Returns whether the peer's frames were still being received just before.
+        """
+        if self._eof:
+            return False
+        self._eof = True
+        conn = self.connection
+        self.flow.ended()
+        receiving = conn.receiving
+        if conn.state is not CLOSED:
+            conn.receive_eof()
+        return receiving
 
     def connection_lost(self, exc: Exception | None) -> None:
         """7.1.4: the WebSocket connection is closed."""
-        self._eof = True
         conn = self.connection
-        if conn.state is not CLOSED:
-            receiving = conn.receiving
-            conn.receive_eof()
-            if exc is not None and receiving and conn.handshake_exc is None:
-                conn.parser_exc = exc
+        receiving = self._end_of_stream()
+        if exc is not None and receiving and conn.handshake_exc is None:
+            conn.parser_exc = exc
         conn.data_to_send()
         # Nothing more will be read: the (empty) receive ring's array goes now, not when the
         # cycle collector frees the protocol (up to 256 KiB per closed connection: docs/soak.md).
@@ -822,6 +863,8 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
 
     def _arm_keepalive_timeout(self) -> None:
         assert self.ping_timeout is not None
+        self._keepalive_grace = 0
+        self._keepalive_graced = False
         self._keepalive_handle = self.loop.call_later(self.ping_timeout, self._keepalive_expired)
 
     def _keepalive_answered(self, waiter: asyncio.Future[float]) -> None:
@@ -832,6 +875,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
         self._keepalive_deferred = False
+        self._keepalive_grace = 0
         self._keepalive_data = None
         self._start_keepalive()
 
@@ -845,9 +889,34 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             # timeout once parsing resumes. (websockets 10.x fails with 1011 here.)
             self._keepalive_deferred = True
             return
+        if not self._keepalive_graced:
+            self._keepalive_graced = True
+            unread = unread_bytes(self.transport)
+            if unread:
+                # The loop was busy: the pong may be in the socket already, behind bytes not
+                # read yet (the timer runs after one read per iteration). Read those first;
+                # if they don't hold it, fail then (or after ping_timeout more, whichever
+                # comes first). docs/api.md, difference 2.
+                if self.debug:
+                    self.logger.debug("%% reading %d bytes before judging the pong", unread)
+                self._keepalive_grace = unread
+                self._keepalive_handle = self.loop.call_later(
+                    cast(float, self.ping_timeout), self._keepalive_expired
+                )
+                return
         if self.debug:
             self.logger.debug("! timed out waiting for keepalive pong")
         self.fail_connection(1011, "keepalive ping timeout")
+
+    def _keepalive_grace_read(self, nbytes: int) -> None:
+        """Bytes read while the pong is overdue: once those unread at the time are, judge."""
+        self._keepalive_grace -= nbytes
+        if self._keepalive_grace <= 0:
+            self._keepalive_grace = 0
+            handle = self._keepalive_handle
+            if handle is not None:
+                handle.cancel()
+                self._keepalive_expired()
 
     # Closing.
 

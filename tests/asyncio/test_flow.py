@@ -746,3 +746,169 @@ async def test_ring_released_when_closed() -> None:
             assert ws.connection.reader.capacity > 0
             await read_everything(ws, feed)
         assert ws.connection.reader.capacity == 0
+
+
+# The end of the stream while parsing is paused ------------------------------------------
+
+
+@pytest.mark.parametrize("max_queue", [1, 4, 32])
+@pytest.mark.parametrize("ending", ["fin", "close frame", "bad frame"])
+async def test_end_of_stream_while_paused(ending: str, max_queue: int) -> None:
+    """
+    The server sends more messages than max_queue, then ends its stream, while the application
+    isn't reading: every message is still delivered, then what ended the stream (the soak test
+    found complete frames held while paused dropped at EOF).
+    """
+    from .rawserver import close_payload, frame
+
+    count = 3 * max_queue + 5
+    payloads = [f"{i:04d}".encode() * 25 for i in range(count)]
+    tail = {
+        "fin": b"",
+        "close frame": frame(0x8, close_payload(1000, "bye")),
+        "bad frame": frame(0x3, b""),
+    }[ending]
+    done = asyncio.Event()
+
+    async def script(peer: Any) -> None:
+        await peer.handshake()
+        peer.write(b"".join(frame(0x2, p) for p in payloads) + tail)
+        await peer.drain()
+        done.set()
+        # FIN: the script returning closes the connection.
+
+    async with raw_server(script) as server:
+        async with client(server.uri, max_queue=max_queue) as ws:
+            await asyncio.wait_for(done.wait(), STALL)
+            # The client reads everything (a few KB, under read_limit), then the FIN.
+            await asyncio.wait_for(ws.wait_closed(), STALL)
+            received = []
+            with pytest.raises(ConnectionClosed) as info:
+                for _ in range(count + 1):
+                    received.append(await asyncio.wait_for(ws.recv(), STALL))
+            assert received == payloads
+            exc = info.value
+            if ending == "fin":
+                assert isinstance(exc, ConnectionClosedError)
+                assert exc.rcvd is None and exc.sent is None  # 1006
+            elif ending == "close frame":
+                assert isinstance(exc, ConnectionClosedOK)
+                assert exc.rcvd is not None and exc.rcvd.code == 1000
+                assert exc.rcvd.reason == "bye"
+            else:
+                assert isinstance(exc, ConnectionClosedError)
+                assert exc.sent is not None and exc.sent.code == 1002
+
+
+class ThreadedPongServer:
+    """
+    A server in a thread (so it runs while the client's loop is blocked): after the handshake
+    it waits for a ping and for ``go``, then writes ``data`` and the pong right behind it, then
+    answers the close frame.
+    """
+
+    def __init__(self, data: bytes, pong: bool = True) -> None:
+        import socket
+        import threading
+
+        self.data = data
+        self.pong = pong
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10 * TIMEOUT_FACTOR)
+        self.uri = f"ws://127.0.0.1:{self.sock.getsockname()[1]}/"
+        self.go = threading.Event()
+        self.pong_sent = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        from .rawserver import accept_key, apply_mask, frame
+
+        try:
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.settimeout(10 * TIMEOUT_FACTOR)
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                key = next(
+                    line.split(b":", 1)[1].strip().decode()
+                    for line in request.split(b"\r\n")
+                    if line.lower().startswith(b"sec-websocket-key:")
+                )
+                conn.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                    + accept_key(key).encode()
+                    + b"\r\n\r\n"
+                )
+
+                def read_frame() -> tuple[int, bytes]:
+                    head = b""
+                    while len(head) < 6:
+                        head += conn.recv(6 - len(head))
+                    length = head[1] & 0x7F
+                    assert length < 126
+                    payload = b""
+                    while len(payload) < length:
+                        payload += conn.recv(length - len(payload))
+                    return head[0] & 0x0F, apply_mask(payload, head[2:6])
+
+                opcode, payload = read_frame()
+                assert opcode == 0x9, opcode
+                assert self.go.wait(10 * TIMEOUT_FACTOR)
+                conn.sendall(self.data + (frame(0xA, payload) if self.pong else b""))
+                self.pong_sent.set()
+                opcode, payload = read_frame()
+                assert opcode == 0x8, opcode
+                conn.sendall(frame(0x8, payload))
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+        finally:
+            self.sock.close()
+
+
+@pytest.mark.parametrize("pong", [True, False], ids=["pong", "no pong"])
+async def test_keepalive_pong_behind_unread_bytes(pong: bool) -> None:
+    """
+    The loop was blocked past ping_timeout while the server answered the ping at once, behind
+    messages: the pong is in the socket, behind unread bytes, when the timer runs. Those bytes
+    are read first: no false 1011 (the soak test's one false keepalive timeout). Without a
+    pong among them, 1011 all the same once they are read.
+    """
+    import time
+
+    messages = [bytes([i]) * 4000 for i in range(12)]  # 48 KB: within the socket's buffers
+    server = ThreadedPongServer(b"".join(frame_bytes(m) for m in messages), pong)
+    async with client(
+        server.uri, ping_interval=0.05, ping_timeout=0.2 * TIMEOUT_FACTOR, max_queue=None
+    ) as ws:
+        while not ws.pings:
+            await asyncio.sleep(0.005)
+        # Blocked past ping_timeout (as by the application's CPU work), while the server answers.
+        server.go.set()
+        deadline = time.monotonic() + 10 * TIMEOUT_FACTOR
+        while not server.pong_sent.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.4 * TIMEOUT_FACTOR)
+        received = [await asyncio.wait_for(ws.recv(), STALL) for _ in messages]
+        assert received == messages
+        if pong:
+            await asyncio.sleep(0)
+            assert ws.open, (ws.close_code, ws.close_reason)
+            await ws.close()
+            assert ws.close_code == 1000
+        else:
+            with pytest.raises(ConnectionClosedError) as info:
+                await asyncio.wait_for(ws.recv(), STALL)
+            assert info.value.sent is not None and info.value.sent.code == 1011
+    server.thread.join(5)
+    assert server.error is None, server.error
+
+
+def frame_bytes(payload: bytes) -> bytes:
+    """A binary frame from the server."""
+    from .rawserver import frame
+
+    return frame(0x2, payload)

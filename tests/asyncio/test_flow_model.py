@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from fastws.asyncio.protocol import WebSocketClientProtocol
 from fastws.connection import RING_MAX, SINK_MIN
-from fastws.exceptions import ConnectionClosedError
+from fastws.exceptions import ConnectionClosedError, ConnectionClosedOK
 from fastws.uri import parse_uri
 
 from .rawserver import accept_key, frame
@@ -146,17 +146,25 @@ async def open_protocol(**kwargs: Any) -> tuple[WebSocketClientProtocol, FakeTra
     return proto, transport, peer
 
 
-def encode_messages(messages: list[tuple[bool, bytes, int]]) -> bytes:
-    """Frames for (text?, payload, fragments) messages, with a ping before every 5th."""
+def encode_messages(messages: list[tuple[bool, bytes, int]]) -> tuple[bytes, list[int]]:
+    """
+    Frames for (text?, payload, fragments) messages, with a ping before every 5th; and the
+    offset where each message's last frame ends.
+    """
     out = []
+    ends = []
+    size = 0
     for index, (text, payload, fragments) in enumerate(messages):
         if index % 5 == 4:
             out.append(frame(0x9, b"ping"))
+            size += len(out[-1])
         cuts = [len(payload) * k // fragments for k in range(fragments + 1)]
         for k in range(fragments):
             opcode = (0x1 if text else 0x2) if k == 0 else 0x0
             out.append(frame(opcode, payload[cuts[k] : cuts[k + 1]], fin=k == fragments - 1))
-    return b"".join(out)
+            size += len(out[-1])
+        ends.append(size)
+    return b"".join(out), ends
 
 
 def payload_of(index: int, size: int, text: bool) -> bytes:
@@ -216,8 +224,12 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             max_size=8,
         )
     )
+    # How the stream ends: still open, EOF (the server closed TCP), a close frame then EOF,
+    # or the connection lost (reset) wherever the reads have got to.
+    ending = draw(st.sampled_from(["open", "eof", "close", "lost"]))
+    actions = ["deliver", "take"] if ending == "open" else ["deliver", "take", "end"]
     schedule = draw(
-        st.lists(st.tuples(st.sampled_from(["deliver", "take"]), st.integers(1, 40)), max_size=30)
+        st.lists(st.tuples(st.sampled_from(actions), st.integers(1, 40)), max_size=30)
     )
     bad_frame_at_end = draw(st.booleans())
     return {
@@ -227,6 +239,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "chunks": chunks,
         "schedule": schedule,
         "bad_frame_at_end": bad_frame_at_end,
+        "ending": ending,
     }
 
 
@@ -234,6 +247,12 @@ def check(proto: WebSocketClientProtocol, transport: FakeTransport, max_queue: i
     """The invariants that hold after every step."""
     conn = proto.connection
     flow = proto.flow
+    if proto._eof:
+        # The stream ended: whatever the parser held was parsed at once (it can't grow any
+        # more), so the queue may pass max_queue, and nothing is held back.
+        assert not conn.paused, "parser paused after the end of the stream"
+        assert conn.buffered == 0, "bytes left unparsed after the end of the stream"
+        return
     if max_queue is not None:
         assert len(proto.messages) <= max_queue, "queue above max_queue"
     assert flow.reading_paused == (not transport.reading), "flow and transport disagree"
@@ -269,6 +288,7 @@ async def take(proto: WebSocketClientProtocol) -> Any:
 async def test_flow_control_model(scenario: dict[str, Any]) -> None:
     """Every message arrives in order, no pause waits on ourselves, held bytes stay bounded."""
     max_queue = scenario["max_queue"]
+    ending = scenario["ending"]
     proto, transport, peer = await open_protocol(
         max_queue=max_queue, read_limit=scenario["read_limit"], ping_interval=None
     )
@@ -277,12 +297,18 @@ async def test_flow_control_model(scenario: dict[str, Any]) -> None:
         for i, (text, size, fragments) in enumerate(scenario["messages"])
     ]
     expected = [p.decode() if text else p for text, p, _ in messages]
-    peer.stream += encode_messages(messages)
+    base = len(peer.stream)
+    stream, ends = encode_messages(messages)
+    peer.stream += stream
     if scenario["bad_frame_at_end"]:
         peer.stream += frame(0x3, b"")  # reserved opcode: 1002 after every message is read
+    bad_frame_end = len(peer.stream)
+    if ending == "close":
+        peer.stream += frame(0x8, b"\x03\xe8")
     chunks = scenario["chunks"]
     received: list[Any] = []
     reads = 0
+    ended = False
 
     # Reads of a few bytes exercise every boundary, but a megabyte read byte by byte would
     # only test patience: no read is smaller than 1/4000 of the stream.
@@ -290,6 +316,8 @@ async def test_flow_control_model(scenario: dict[str, Any]) -> None:
 
     def read_once() -> bool:
         nonlocal reads
+        if ended:
+            return False
         conn = proto.connection
         paused, held = conn.paused, conn.buffered
         done = peer.deliver(max(chunks[reads % len(chunks)], floor))
@@ -300,11 +328,27 @@ async def test_flow_control_model(scenario: dict[str, Any]) -> None:
             assert conn.buffered <= max(scenario["read_limit"], held)
         return done
 
+    def end() -> bool:
+        """The stream ends, if it can now: EOF needs every byte read; a reset needs nothing."""
+        nonlocal ended
+        if ended or ending == "open":
+            return False
+        if ending == "lost":
+            proto.connection_lost(ConnectionResetError())
+        elif transport.reading and not peer.remaining:
+            proto.eof_received()  # the transport then closes itself
+            proto.connection_lost(None)
+        else:
+            return False
+        ended = True
+        check(proto, transport, max_queue)
+        return True
+
     async def take_once() -> bool:
         if not proto.messages:
             # The application would wait now: the transport must be reading, or there is
             # nothing left to read.
-            assert transport.reading or not peer.remaining, "waiting with reading paused"
+            assert ended or transport.reading or not peer.remaining, "waiting with reading paused"
             return False
         received.append(await take(proto))
         assert received[-1] == expected[len(received) - 1], (
@@ -319,29 +363,57 @@ async def test_flow_control_model(scenario: dict[str, Any]) -> None:
             if action == "deliver":
                 if not read_once():
                     break
-            elif not await take_once():
+            elif action == "take":
+                if not await take_once():
+                    break
+            else:
+                end()
                 break
 
-    # Then the application reads everything: progress must always be possible.
+    # Then the peer sends all it can before its stream ends (the application taking only what
+    # it must for reading to go on), and the application reads everything: progress must
+    # always be possible.
+    if ending != "open":
+        while not ended:
+            while read_once():
+                pass
+            if not end():
+                assert await take_once(), "stuck before the end of the stream"
     while len(received) < len(expected):
         progressed = await take_once()
         while read_once():
             progressed = True
+        if ended and not progressed:
+            break
         assert progressed, f"stuck after {len(received)} of {len(expected)} messages"
-    assert len(received) == len(expected)
+    # Every message whose frames were read arrived (all of them, unless the connection was
+    # lost before they were read).
+    delivered = peer.pos - base
+    complete = sum(1 for end_at in ends if end_at <= delivered)
+    assert len(received) == complete, f"{complete} messages read, {len(received)} delivered"
+    if ending != "lost":
+        assert len(received) == len(expected)
     assert not proto.messages
 
-    if scenario["bad_frame_at_end"]:
+    bad_frame_read = scenario["bad_frame_at_end"] and peer.pos >= bad_frame_end
+    if scenario["bad_frame_at_end"] and not ended:
         while read_once():
             pass
         await asyncio.sleep(0)
+        bad_frame_read = True
+    if bad_frame_read:
         assert proto.connection.close_sent is not None
         assert proto.connection.close_sent.code == 1002
-    proto.connection_lost(None)
-    if scenario["bad_frame_at_end"]:
-        try:
-            await take(proto)
-        except ConnectionClosedError:
-            pass
-        else:  # pragma: no cover
-            raise AssertionError("no ConnectionClosedError after the bad frame")
+    if not ended:
+        proto.connection_lost(None)
+    try:
+        await take(proto)
+    except ConnectionClosedOK as closed:
+        assert ending == "close" and not bad_frame_read, f"closed cleanly: {closed!r}"
+    except ConnectionClosedError as closed:
+        if bad_frame_read:
+            assert closed.sent is not None and closed.sent.code == 1002, repr(closed)
+        else:
+            assert ending != "close", repr(closed)
+    else:  # pragma: no cover
+        raise AssertionError("recv() returned after the end of the connection")
