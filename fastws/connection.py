@@ -669,9 +669,15 @@ class Connection:
         mask_expected = self.side is SERVER
         max_size = self.max_size
         # The fast path below holds for the whole call or not at all.
-        fast = not (mask_expected or self.extensions or self.debug) and (
-            max_size is None or max_size >= 125
-        )
+        fast = not (mask_expected or self.debug) and (max_size is None or max_size >= 125)
+        # With permessage-deflate alone, single-frame compressed messages (FIN, RSV1) take it
+        # too, inflated in place (benchmarks/e2e.py recv_100_deflate); other extensions don't.
+        inflate = None
+        extensions = self.extensions
+        if extensions:
+            inflate = getattr(extensions[0], "inflate_message", None)
+            if inflate is None or len(extensions) > 1:
+                fast = False
         on_data = self.on_data
         while not self.paused:
             size = ring.size
@@ -686,7 +692,11 @@ class Connection:
                 view = ring.view
                 while start + 3 < cap:
                     b0 = buf[start]
-                    if b0 != 0x81 and b0 != 0x82:
+                    if (
+                        b0 != 0x81
+                        and b0 != 0x82
+                        and (inflate is None or (b0 != 0xC1 and b0 != 0xC2))
+                    ):
                         break
                     length = buf[start + 1]
                     if length < 126:
@@ -704,7 +714,10 @@ class Connection:
                     size -= hlen + length
                     ring.size = size
                     ring.start = end if end < cap else 0
-                    on_data(b0, view[start + hlen : end])
+                    if b0 < 0xC0:
+                        on_data(b0, view[start + hlen : end])
+                    else:
+                        on_data(b0 ^ 0x40, inflate(view[start + hlen : end], max_size))  # type: ignore[misc]
                     if self.paused or size < 2:
                         return
                     start = ring.start

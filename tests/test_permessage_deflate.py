@@ -1461,3 +1461,59 @@ def test_frame_is_a_dataclass():
         Frame(OP_TEXT, deflate(b"Hello"), rsv1=True)
     )
     assert dataclasses.replace(frame, data=b"x") == Frame(OP_TEXT, b"x")
+
+
+def receive_all(
+    wire: bytes, extension: PerMessageDeflate, chunk: int, max_size: int | None, debug: bool
+) -> tuple[list[Any], Any]:
+    """Feed server frames to a client connection: its events, and what failed it (if any)."""
+    from tests.feed import client as sansio_client
+
+    conn = sansio_client(max_size=max_size)
+    conn.extensions = [extension]
+    conn.debug = debug  # DEBUG logging forces the general path
+    for pos in range(0, len(wire), chunk):
+        conn.receive_data(wire[pos : pos + chunk])
+    return conn.events_received(), conn.parser_exc
+
+
+@given(
+    messages(),
+    st.booleans(),
+    WINDOW_BITS,
+    st.sampled_from([1, 7, 100, 4096, 1 << 20]),
+    st.sampled_from(["none", "exact", "below", "default"]),
+    st.booleans(),
+)
+@settings(deadline=None, max_examples=300)
+def test_parser_fast_path_as_general_path(msgs, no_context_takeover, bits, chunk, limit, corrupt):
+    """
+    The parser inflates single-frame compressed messages in its fast path: the events, the
+    failures (1009 over max_size, 1002 on bad data) and the decoder state that later messages
+    depend on are those of the general path (Frame objects and decode()).
+    """
+    sender = PerMessageDeflate(no_context_takeover, no_context_takeover, bits, bits)
+    wire = []
+    for text, fragments in msgs:
+        for index, fragment in enumerate(fragments):
+            opcode = (OP_TEXT if text else OP_BINARY) if index == 0 else OP_CONT
+            frame = Frame(opcode, fragment, index == len(fragments) - 1)
+            wire.append(frame.serialize(mask=False, extensions=[sender]))
+    if corrupt:
+        wire.append(bytes((0xC2, 4)) + b"\xff\xff\xff\xff")  # not DEFLATE data
+    largest = max(sum(map(len, fragments)) for _, fragments in msgs)
+    max_size = {"none": None, "exact": largest, "below": max(largest - 1, 0), "default": 2**20}[
+        limit
+    ]
+
+    def run(debug: bool) -> tuple[list[Any], Any]:
+        receiver = PerMessageDeflate(no_context_takeover, no_context_takeover, bits, bits)
+        return receive_all(b"".join(wire), receiver, chunk, max_size, debug)
+
+    fast_events, fast_exc = run(False)
+    general_events, general_exc = run(True)
+    assert fast_events == general_events
+    assert type(fast_exc) is type(general_exc)
+    assert str(fast_exc) == str(general_exc)
+    if corrupt:
+        assert isinstance(fast_exc, (ProtocolError, PayloadTooBig))

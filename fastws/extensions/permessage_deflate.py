@@ -22,7 +22,7 @@ from ..exceptions import (
     ProtocolError,
 )
 from ..frames import OP_BINARY, OP_CONT, OP_TEXT, Frame
-from ..typing import ExtensionName, ExtensionParameter
+from ..typing import BytesLike, ExtensionName, ExtensionParameter
 from .base import ClientExtensionFactory, Extension, ServerExtensionFactory
 
 __all__ = [
@@ -52,7 +52,7 @@ _FLAG_NAMES = frozenset({"server_no_context_takeover", "client_no_context_takeov
 _BITS_NAMES = frozenset({"server_max_window_bits", "client_max_window_bits"})
 
 
-def _inflate(decoder: Any, data: bytes, limit: int | None, max_size: int | None) -> bytes:
+def _inflate(decoder: Any, data: BytesLike, limit: int | None, max_size: int | None) -> bytes:
     """
     Decompress ``data``, refusing more than ``limit`` bytes of output (None: no limit).
 
@@ -69,6 +69,28 @@ def _inflate(decoder: Any, data: bytes, limit: int | None, max_size: int | None)
     if len(out) > limit:
         raise PayloadTooBig(f"over size limit (? > {max_size} bytes)")
     return out
+
+
+def _decompress(decoder: Any, data: BytesLike, fin: bool, max_size: int | None) -> bytes:
+    """Decompress one frame's payload (the last of its message if ``fin``), within max_size."""
+    try:
+        if fin and len(data) < _COPY_TAIL_BELOW:
+            # 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
+            # of the message" (and decompress it all at once: see _COPY_TAIL_BELOW).
+            return _inflate(decoder, b"".join((data, _TAIL)), max_size, max_size)
+        out = _inflate(decoder, data, max_size, max_size)
+        if fin:
+            # 7.2.2 again, fed separately so that a large payload isn't copied; the tail gets
+            # what is left of max_size.
+            room = None if max_size is None else max_size - len(out)
+            rest = _inflate(decoder, _TAIL, room, max_size)
+            # b"" when the payload stops right before the empty stored block's length, as it
+            # should; a peer that stops elsewhere may get more data out of it.
+            if rest:
+                out += rest
+        return out
+    except zlib.error as exc:
+        raise ProtocolError("decompression failed") from exc
 
 
 class PerMessageDeflate(Extension):
@@ -180,33 +202,28 @@ class PerMessageDeflate(Extension):
             # 6: "PMCEs operate only on data messages."
             return frame
 
-        decoder = self.decoder
-        data = frame.data
         fin = frame.fin
-        try:
-            if fin and len(data) < _COPY_TAIL_BELOW:
-                # 7.2.2: "Append 4 octets of 0x00 0x00 0xff 0xff to the tail end of the payload
-                # of the message" (and decompress it all at once: see _COPY_TAIL_BELOW).
-                data = _inflate(decoder, data + _TAIL, max_size, max_size)
-            else:
-                data = _inflate(decoder, data, max_size, max_size)
-                if fin:
-                    # 7.2.2 again, fed separately so that a large payload isn't copied; the
-                    # tail gets what is left of max_size.
-                    room = None if max_size is None else max_size - len(data)
-                    rest = _inflate(decoder, _TAIL, room, max_size)
-                    # b"" when the payload stops right before the empty stored block's length,
-                    # as it should; a peer that stops elsewhere may get more data out of it.
-                    if rest:
-                        data += rest
-        except zlib.error as exc:
-            raise ProtocolError("decompression failed") from exc
-
+        data = _decompress(self.decoder, frame.data, fin, max_size)
         if fin and self.remote_no_context_takeover:
             # The next message starts a new decoder: let this one be collected now.
             del self.decoder
 
         return Frame(opcode, data, fin, rsv1, frame.rsv2, frame.rsv3)
+
+    def inflate_message(self, data: BytesLike, max_size: int | None) -> bytes:
+        """
+        Decompress a compressed message that is one frame (FIN and RSV1 set): what
+        :meth:`decode` does for it, without :class:`Frame` objects. The parser's fast path
+        calls it (benchmarks/e2e.py recv_100_deflate).
+
+        Raises:
+            PayloadTooBig: If the payload decompresses to more than ``max_size`` bytes.
+            ProtocolError: If the payload is not valid DEFLATE data.
+        """
+        if self.remote_no_context_takeover:
+            decoder = zlib.decompressobj(wbits=-self.remote_max_window_bits)
+            return _decompress(decoder, data, True, max_size)
+        return _decompress(self.decoder, data, True, max_size)
 
     def encode(self, frame: Frame) -> Frame:
         """
