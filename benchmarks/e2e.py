@@ -196,6 +196,26 @@ class Server:
                     proc.wait()
 
 
+def base_client(name: str) -> str:
+    """The client a column runs: "fastws" for "fastws+tuned" and "fastws@REV"."""
+    return name.split("+")[0].split("@")[0]
+
+
+def baseline_tree(rev: str) -> tuple[str, Path]:
+    """Extract fastws/ as of git revision ``rev`` into a temporary directory."""
+    import tempfile
+
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    tree = Path(tempfile.mkdtemp(prefix=f"fastws-{short}-"))
+    archive = subprocess.run(
+        ["git", "archive", short, "fastws"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return f"fastws@{short}", tree
+
+
 def run_process(
     client: str,
     loop: str,
@@ -551,6 +571,13 @@ def main(argv: list[str] | None = None) -> int:
         help="output path without extension (default: benchmarks/results/e2e-<date>)",
     )
     parser.add_argument(
+        "--baseline",
+        default=None,
+        metavar="REV",
+        help="also run fastws as of git revision REV (a labelled `fastws@REV` column, from "
+        "`git archive REV`): before/after in one run",
+    )
+    parser.add_argument(
         "--render",
         type=Path,
         default=None,
@@ -576,11 +603,16 @@ def main(argv: list[str] | None = None) -> int:
     specs = scenario_specs(names, args.quick, args.timeout)
     nofile = raise_nofile()
     env = child_env(args.malloc)
+    envs = {c: env for c in clients}
+    if args.baseline is not None:
+        name, tree = baseline_tree(args.baseline)
+        clients.insert(clients.index("fastws") + 1 if "fastws" in clients else 0, name)
+        envs[name] = dict(env, PYTHONPATH=os.pathsep.join([str(tree), env["PYTHONPATH"]]))
     date = datetime.date.today().isoformat()
     output = args.output or RESULTS / f"e2e-{date}{'-quick' if args.quick else ''}"
 
     def clients_for(sc: dict[str, Any]) -> list[str]:
-        return [c for c in clients if c.split("+")[0] in sc.get("clients", ALL_CLIENTS)]
+        return [c for c in clients if base_client(c) in sc.get("clients", ALL_CLIENTS)]
 
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -599,7 +631,9 @@ def main(argv: list[str] | None = None) -> int:
                 for loop in loops:
                     for client in clients:
                         mine = [sc for sc in specs if client in clients_for(sc)]
-                        for res in run_process(client, loop, mine, server.port, env, client_cpu):
+                        for res in run_process(
+                            client, loop, mine, server.port, envs[client], client_cpu
+                        ):
                             res["run"] = run
                             raw_runs.append(res)
                             log(progress(res))
@@ -607,7 +641,9 @@ def main(argv: list[str] | None = None) -> int:
             for sc in specs:
                 for loop in loops:
                     for client in clients_for(sc):
-                        (res,) = run_process(client, loop, [sc], server.port, env, client_cpu)
+                        (res,) = run_process(
+                            client, loop, [sc], server.port, envs[client], client_cpu
+                        )
                         res["run"] = run
                         raw_runs.append(res)
                         log(progress(res, run, runs))
@@ -688,6 +724,7 @@ def render(path: Path) -> int:
     data = json.loads(path.read_text())
     table = {(e["scenario"], e["client"], e["loop"]): e for e in data["summary"]}
     clients = [c for c in ALL_CLIENTS + TUNED_CLIENTS if any(k[1] == c for k in table)]
+    clients += sorted({k[1] for k in table} - set(clients))  # fastws@REV
     loops = [lp for lp in LOOPS if any(k[2] == lp for k in table)]
     md = markdown(data["meta"], data["scenarios"], table, clients, loops)
     path.with_suffix(".md").write_text(md)

@@ -167,6 +167,7 @@ class Fastws(AsyncAPI):
 
         self.fastws = fastws
         self.kwargs = WS_TUNED if tuned else {}
+        self.where = os.path.dirname(fastws.__file__)  # which tree (fastws@REV columns)
 
     def connect(self, url: str, deflate: bool = False) -> Any:
         # Defaults offer permessage-deflate; the feed server accepts it only with deflate=1.
@@ -689,7 +690,8 @@ CLIENTS: dict[str, Callable[[], Any]] = {
 
 
 async def run_all(spec: dict[str, Any]) -> None:
-    client = CLIENTS[spec["client"]]()
+    # "fastws@REV": fastws as imported from the tree e2e.py put first on PYTHONPATH.
+    client = CLIENTS[spec["client"].split("@")[0]]()
     port = spec["port"]
     if hasattr(client, "start"):
         await client.start()
@@ -698,6 +700,8 @@ async def run_all(spec: dict[str, Any]) -> None:
             out: dict[str, Any] = dict(
                 scenario=sc["name"], client=spec["client"], loop=spec["loop"]
             )
+            if hasattr(client, "where"):
+                out["module"] = client.where
             try:
                 kind = sc["kind"]
                 if kind == "conns":
