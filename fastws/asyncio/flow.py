@@ -8,10 +8,11 @@ taken, bytes received, an error to postpone) and asks it for the region to read 
 
 Invariant (docs/design.md, "Flow control"):
 
-1. The parser is paused only while messages wait in the queue: ``max_queue`` of them (it
-   resumes when the application has taken the queue down to ``max_queue // 2``), or at least
-   one before a bad frame whose failure is postponed (it resumes once they are all taken).
-   So the application reading messages always resumes the parser.
+1. The parser is paused only while messages wait in the queue: ``max_queue`` of them, or at
+   least one before a bad frame whose failure is postponed; it resumes when the application
+   has taken them all. So the application reading messages always resumes the parser. (Taking
+   the last one is the only moment the protocol calls :meth:`Inflow.taken`: one emptiness test
+   per message, and a batch of ``max_queue`` messages parsed per resume.)
 2. The transport is paused only while the parser is paused and the bytes it holds reach
    ``read_limit``; it resumes as soon as the parser runs again and either waits for more
    bytes or holds at most ``read_limit // 2``. So whenever the parser could progress only
@@ -55,9 +56,6 @@ class Inflow:
     Attributes:
         messages: the queue of messages the application hasn't taken.
         high: queue length at which the parser pauses (-1: never).
-        resume_at: queue length at which, once taken down to it, the parser resumes (-1 while
-            it isn't paused). The protocol checks ``len(messages) <= resume_at`` after taking
-            a message: one comparison per message, and a call only when there is work.
         reading_paused: whether this object paused the transport.
         transport: set by the protocol in ``connection_made``.
     """
@@ -66,8 +64,6 @@ class Inflow:
         "messages",
         "connection",
         "high",
-        "low",
-        "resume_at",
         "read_limit",
         "reading_paused",
         "error_postponed",
@@ -88,10 +84,6 @@ class Inflow:
         self.messages: deque[Data] = deque()
         self.connection = connection
         self.high = max_queue if max_queue is not None and max_queue > 0 else -1
-        # Resuming at half rather than at the first free slot avoids pausing and resuming for
-        # every message (docs/api.md, difference 9).
-        self.low = self.high // 2 if self.high > 0 else 0
-        self.resume_at = -1
         self.read_limit = read_limit
         self.reading_paused = False
         self.error_postponed = False
@@ -105,7 +97,6 @@ class Inflow:
     def queue_full(self) -> None:
         """``high`` messages are queued: stop parsing (the bytes stay in the ring)."""
         self.connection.paused = True
-        self.resume_at = self.low
 
     def postpone_error(self) -> bool:
         """
@@ -115,17 +106,18 @@ class Inflow:
         if not self.messages or self.ended_:
             return False
         self.error_postponed = True
-        self.resume_at = 0
         return True
 
     def taken(self) -> None:
         """
-        The application took a message and the queue is down to ``resume_at``: resume parsing.
+        The application took the last queued message: resume parsing if it is paused. Resuming
+        when the queue is empty, not at the first free slot as websockets 10.x does, parses
+        ``max_queue`` messages per resume (docs/api.md, difference 9).
         """
         if self.error_postponed:
             # The last message before a bad frame: fail on the next loop iteration, after
             # whatever the application sends in reply right now.
-            self.resume_at = -1
+            self.error_postponed = False
             self.loop.call_soon(self.resume)
         elif self.connection.paused:
             self.resume()
@@ -168,7 +160,6 @@ class Inflow:
 
     def resume(self) -> None:
         """Resume parsing; then reading, per the invariant."""
-        self.resume_at = -1
         self.error_postponed = False
         conn = self.connection
         conn.resume_parsing()
@@ -189,5 +180,5 @@ class Inflow:
             "parsing_paused": self.connection.paused,
             "reading_paused": self.reading_paused,
             "buffered": self.connection.buffered,
-            "resume_at": self.resume_at,
+            "error_postponed": self.error_postponed,
         }

@@ -380,7 +380,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         if messages:
             # Speed: the common case returns without suspending (benchmarks/bench_protocol.py).
             message = messages.popleft()
-            if len(messages) <= self.flow.resume_at:
+            if not messages:
                 self.flow.taken()
             return message
         if self._flush_handle is not None:
@@ -400,7 +400,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             finally:
                 self._recv_waiter = None
         message = messages.popleft()
-        if len(messages) <= self.flow.resume_at:
+        if not messages:
             self.flow.taken()
         return message
 
@@ -409,7 +409,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         messages = self.messages
         if messages and self._recv_waiter is None:
             message = messages.popleft()
-            if len(messages) <= self.flow.resume_at:
+            if not messages:
                 self.flow.taken()
             return message
         try:

@@ -330,11 +330,11 @@ def count_for(size: int, max_queue: int | None, read_limit: int) -> int:
     """
     Enough messages for the client to stop reading while the server still has data to send
     (the queue, read_limit parked and 256 KiB more in flight), then to resume and stop again
-    about eight times (the parser resumes at max_queue // 2): each time, a different partial
+    about eight times (the parser resumes on an empty queue): each time, a different partial
     frame is left behind. At most 16 MiB, at least max_queue + 3 messages.
     """
     queue = max_queue or 4
-    cycles = queue + 8 * max(1, queue // 2)
+    cycles = queue + 8 * queue
     backlog = -(-(2 * read_limit + 2**18) // size)
     return max(queue + 3, min(cycles + backlog, 2**24 // size))
 
