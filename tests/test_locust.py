@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCUSTFILE = ROOT / "examples" / "locustfile.py"
@@ -48,8 +49,11 @@ def echo_url() -> Iterator[str]:
     stop = asyncio.Event()
 
     async def echo(websocket: ServerConnection) -> None:
-        async for message in websocket:
-            await websocket.send(message)
+        try:
+            async for message in websocket:
+                await websocket.send(message)
+        except ConnectionClosed:  # the client closed with an echo in flight (users stopping)
+            pass
 
     async def main() -> None:
         async with serve(echo, "127.0.0.1", 0, compression=None) as server:
