@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 import warnings
+import weakref
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from typing import Any, cast
@@ -68,6 +69,18 @@ _PLACEHOLDER_URI = WebSocketURI(False, "localhost", 80, "/", "", None, None)
 _WAIT_CLOSE_FRAME, _WAIT_TCP_CLOSE, _WAIT_AFTER_EOF, _WAIT_AFTER_CLOSE = range(4)
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def _ignore_data(b0: int, payload: Any) -> None:
+    """The core's on_data hook once the connection is lost."""
+
+
+def _ignore_frame(frame: Frame) -> None:
+    """The core's on_frame hook once the connection is lost."""
+
+
+def _nothing() -> None:
+    """Inflow's after_parse once the connection is lost."""
 
 
 def unread_bytes(transport: asyncio.BaseTransport) -> int:
@@ -140,6 +153,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
         "_handshake_response",
         "_lost_waiter",
         "_eof",
+        "__weakref__",  # the loggers' weak proxy once closed
         "_flush_handle",
         "_queued_bytes",
         "_burst",
@@ -579,6 +593,20 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
         self._drain_waiter = None
+        # Nothing more will be parsed (what was held was parsed at the end of the stream): the
+        # core's hooks let go of the protocol, so a closed connection is freed by reference
+        # counting, not by the cycle collector (docs/soak.md, finding 3).
+        conn.on_data = _ignore_data
+        conn.on_frame = _ignore_frame
+        conn.on_error = None
+        conn.on_partial = None
+        self.flow.after_parse = _nothing
+        # Likewise the loggers' extra: records carry the protocol itself until here, as in
+        # websockets 10.x; from now on a weak proxy of it.
+        extra = {"websocket": weakref.proxy(self)}
+        for adapter in (self.logger, conn.logger):
+            if isinstance(adapter, logging.LoggerAdapter):
+                adapter.extra = extra
 
     def pause_writing(self) -> None:
         """The transport's buffer is above write_limit: send() waits."""

@@ -912,3 +912,46 @@ def frame_bytes(payload: bytes) -> bytes:
     from .rawserver import frame
 
     return frame(0x2, payload)
+
+
+@pytest.mark.parametrize("ending", ["close", "server reset", "keepalive timeout"])
+async def test_closed_connection_freed_by_reference_counting(ending: str) -> None:
+    """
+    Once closed, a connection is in no reference cycle: it is freed as soon as the application
+    drops it, not at the next full collection (docs/soak.md, finding 3).
+    """
+    import gc
+    import weakref
+
+    from .rawserver import echo, no_pong, reset_mid_frame
+
+    script = {"close": echo(), "server reset": reset_mid_frame(), "keepalive timeout": no_pong()}
+    async with raw_server(script[ending]) as server:
+        gc.disable()
+        try:
+            ws = await fastws.connect(
+                server.uri, ping_interval=0.05, ping_timeout=0.1, close_timeout=0.5
+            )
+            if ending == "close":
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+                await ws.close()
+            else:
+                # (Not pytest.raises nor wait_for: the exception's traceback, kept by them or
+                # by the task wait_for makes, would hold the frames that hold ws. The test's
+                # own timeout bounds this loop.)
+                try:
+                    while True:
+                        await ws.recv()
+                except ConnectionClosedError:
+                    pass
+                await ws.wait_closed()
+            ref = weakref.ref(ws)
+            del ws
+            await asyncio.sleep(0)
+            assert ref() is None, [
+                (r.f_code.co_name, r.f_lineno) if hasattr(r, "f_code") else type(r)
+                for r in gc.get_referrers(ref())
+            ]
+        finally:
+            gc.enable()
