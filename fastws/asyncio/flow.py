@@ -57,6 +57,7 @@ class Inflow:
         messages: the queue of messages the application hasn't taken.
         high: queue length at which the parser pauses (-1: never).
         reading_paused: whether this object paused the transport.
+        stream_ended: whether :meth:`ended` was called (no failure is postponed any more).
         transport: set by the protocol in ``connection_made``.
     """
 
@@ -67,7 +68,7 @@ class Inflow:
         "read_limit",
         "reading_paused",
         "error_postponed",
-        "ended_",
+        "stream_ended",
         "transport",
         "after_parse",
         "loop",
@@ -87,7 +88,7 @@ class Inflow:
         self.read_limit = read_limit
         self.reading_paused = False
         self.error_postponed = False
-        self.ended_ = False
+        self.stream_ended = False
         self.transport: asyncio.Transport | None = None
         self.after_parse = after_parse
         self.loop = loop
@@ -103,7 +104,7 @@ class Inflow:
         The parser met a bad frame: postpone the failure if messages wait to be read before
         it (the core then pauses parsing with the frame kept). Returns whether it did.
         """
-        if not self.messages or self.ended_:
+        if not self.messages or self.stream_ended:
             return False
         self.error_postponed = True
         return True
@@ -146,7 +147,7 @@ class Inflow:
         the end of the stream after the last frame, as if they had been parsed as they came.
         """
         self.high = -1
-        self.ended_ = True
+        self.stream_ended = True
         if self.connection.paused:
             self.resume()
 
