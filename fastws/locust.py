@@ -493,24 +493,7 @@ class WebSocketClient:
             TimeoutError: If no message arrived within ``timeout`` seconds.
         """
         websocket = self._require_websocket()
-        return self.run(self._recv(websocket, name, timeout))
-
-    async def _recv(
-        self, websocket: WebSocketClientProtocol, name: str | None, timeout: float | None
-    ) -> Data:
-        start = time.perf_counter()
-        try:
-            if timeout is None:
-                message = await websocket.recv()
-            else:
-                message = await asyncio.wait_for(websocket.recv(), timeout)
-        except Exception as exc:
-            if name is not None:
-                self.report(name, start, exception=exc)
-            raise
-        if name is not None:
-            self.report(name, start, response_length=len(message))
-        return message
+        return self.run(self._exchange(websocket, None, name, timeout, None))
 
     def request(
         self,
@@ -537,19 +520,21 @@ class WebSocketClient:
             ValueError: If the reply isn't ``expect``.
         """
         websocket = self._require_websocket()
-        return self.run(self._request(websocket, message, name, timeout, expect))
+        return self.run(self._exchange(websocket, message, name, timeout, expect))
 
-    async def _request(
+    async def _exchange(
         self,
         websocket: WebSocketClientProtocol,
-        message: Data,
+        message: Data | None,
         name: str | None,
         timeout: float | None,
         expect: Data | None,
     ) -> Data:
+        """Send ``message`` (unless None), receive the next message, report it as ``name``."""
         start = time.perf_counter()
         try:
-            await websocket.send(message)
+            if message is not None:
+                await websocket.send(message)
             if timeout is None:
                 reply = await websocket.recv()
             else:
