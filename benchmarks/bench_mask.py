@@ -23,11 +23,13 @@ import pytest
 
 from fastws import mask as fastws_mask
 from fastws.mask import (
+    _REPUNITS,
     _TRANSLATE_MIN,
     _XOR_TABLES,
     _mask_int,
     _mask_translate,
     apply_mask,
+    masked_frame,
     random_mask_key,
 )
 from fastws.typing import BytesLike
@@ -41,6 +43,7 @@ FRAME_SIZES = [100, KiB, 64 * KiB, KiB * KiB]
 KEY = b"\x37\xfa\x21\x3d"
 
 CROSSOVER_SIZES = range(128, 1024 + 1, 32)
+FRAME_CROSSOVER_SIZES = [16, 64, 100, 125, 126, 256, 512, 767, 1024, 2048, 4096]
 POOL_SIZES = [256, 1024, 4096, 16384]  # bytes per os.urandom call in random_mask_key
 
 
@@ -135,6 +138,23 @@ def frame_in_buffer(head: bytes, key: bytes, data: BytesLike) -> bytes:
     buf[start + 2 :: 4] = buf[start + 2 :: 4].translate(tables[key[2]])
     buf[start + 3 :: 4] = buf[start + 3 :: 4].translate(tables[key[3]])
     return bytes(buf)
+
+
+def frame_one_int(head: bytes, key: bytes, data: BytesLike) -> bytes:
+    """
+    Candidate (issue 9, not kept: docs/performance.md): the whole frame as one integer, header
+    and key in its low bytes, one to_bytes(). Short headers only (payloads below 64 KiB).
+    """
+    n = len(data)
+    q = (n + 3) >> 2
+    k = int.from_bytes(key, "little")
+    repunit = _REPUNITS.get(q) or int.from_bytes(b"\x01\x00\x00\x00" * q, "little")
+    masked = int.from_bytes(data, "little") ^ k * repunit
+    if n < 126:
+        low = k << 16 | (0x80 | n) << 8 | head[0]
+        return (masked << 48 | low).to_bytes((q << 2) + 6, "little")[: n + 6]
+    low = k << 32 | (n & 0xFF) << 24 | (n >> 8) << 16 | 0xFE00 | head[0]
+    return (masked << 64 | low).to_bytes((q << 2) + 8, "little")[: n + 8]
 
 
 FRAME_BUILDERS: dict[str, Callable[[bytes, bytes, BytesLike], bytes]] = {
@@ -262,6 +282,21 @@ def run_crossover() -> None:
     )
 
 
+def run_frame_crossover() -> None:
+    """
+    Whole client frames: the one-integer candidate against masked_frame() (join below
+    _TRANSLATE_MIN, in-place translation above) on FRAME_CROSSOVER_SIZES.
+    """
+    row("size_B", "one_int_us", "masked_frame_us", "winner")
+    for size in FRAME_CROSSOVER_SIZES:
+        head, data = header(size), payload(size)
+        assert frame_one_int(head, KEY, data) == bytes(masked_frame(head, KEY, data))
+        t_int, t_frame = best_us(
+            [partial(frame_one_int, head, KEY, data), partial(masked_frame, head, KEY, data)]
+        )
+        row(size, f"{t_int:.3f}", f"{t_frame:.3f}", "one int" if t_int < t_frame else "masked_frame")
+
+
 def main() -> None:
     """Run script mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
@@ -271,6 +306,7 @@ def main() -> None:
     with repunits_for([*SIZES, *CROSSOVER_SIZES]):
         if args.crossover:
             run_crossover()
+            run_frame_crossover()
         else:
             run_cases()
 
