@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import random
 import socket
@@ -543,12 +544,12 @@ def test_main_in_process(
     """main() without --uvloop, stopped by a SIGTERM handler call."""
     calls: list[Any] = []
 
-    async def fake_main(host: str, port: int) -> None:
-        calls.append((host, port))
+    async def fake_main(host: str, port: int, reuse_port: bool = False) -> None:
+        calls.append((host, port, reuse_port))
 
     monkeypatch.setattr(feedserver, "_main", fake_main)
     assert feedserver.main(["--port", "0"]) == 0
-    assert calls == [("127.0.0.1", 0)]
+    assert calls == [("127.0.0.1", 0, False)]
     assert feedserver.raise_nofile_limit() > 0
 
 
@@ -600,3 +601,185 @@ def test_frames_split_anywhere(path: str) -> None:
                 assert got == tail
 
     run(main)
+
+
+# /echo's fast path: a read that is exactly one small or 16-bit-length data frame
+
+
+def test_echo_one_frame_per_read() -> None:
+    """Frames read one at a time take the fast path or not; the replies are the same."""
+
+    def reply(b0: int, payload: bytes) -> bytes:
+        return feedserver._header(b0, len(payload)) + payload
+
+    nonminimal = bytes((0x82, 0xFE, 0, 125)) + b"\x00" * 4 + b"n" * 125  # 16-bit length 125
+    exchanges = [
+        (masked_frame(0x81, b""), reply(0x81, b"")),
+        (masked_frame(0x81, b"hello"), reply(0x81, b"hello")),
+        (masked_frame(0x82, b"x" * 125), reply(0x82, b"x" * 125)),
+        (masked_frame(0x82, b"y" * 126), reply(0x82, b"y" * 126)),
+        (masked_frame(0x82, b"z" * 65535), reply(0x82, b"z" * 65535)),
+        (masked_frame(0x82, b"w" * 65536), reply(0x82, b"w" * 65536)),  # 64-bit length
+        (nonminimal, reply(0x82, b"n" * 125)),  # re-encoded with a 7-bit length
+        (masked_frame(0x01, b"frag"), reply(0x01, b"frag")),  # fragments echo as they come
+        (masked_frame(0x80, b"ment"), reply(0x80, b"ment")),
+        (masked_frame(0xC1, b"rsv1"), reply(0xC1, b"rsv1")),  # RSV1 kept (deflate relay)
+        (masked_frame(0x89, b"ping!"), reply(0x8A, b"ping!")),  # control: the general parser
+        (masked_frame(0x8A, b"pong"), b""),  # an unsolicited pong is ignored
+        (masked_frame(0x81, b"after"), reply(0x81, b"after")),
+    ]
+
+    async def main() -> None:
+        async with server() as base:
+            host, port = base.removeprefix("ws://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            writer.write(upgrade_request("/echo"))
+            await reader.readuntil(b"\r\n\r\n")
+            for frame, want in exchanges:
+                writer.write(frame)
+                if want:
+                    assert await reader.readexactly(len(want)) == want
+            # A frame cut in two (the second piece takes the buffered path), then whole ones.
+            first = masked_frame(0x82, b"a" * 300)
+            writer.write(first[:3])
+            await writer.drain()
+            await asyncio.sleep(0.05)  # best effort: let the first piece arrive on its own
+            writer.write(first[3:])
+            assert await reader.readexactly(304) == reply(0x82, b"a" * 300)
+            writer.write(masked_frame(0x81, b"whole"))
+            assert await reader.readexactly(7) == reply(0x81, b"whole")
+            writer.write(masked_frame(0x88, b"\x03\xe8"))
+            assert await asyncio.wait_for(reader.read(-1), 10) == b"\x88\x02\x03\xe8"
+            writer.close()
+            await writer.wait_closed()
+
+    run(main)
+
+
+def test_echo_fast_path_state() -> None:
+    """The fast path is on only while /echo is open with nothing buffered."""
+
+    class Transport:
+        def __init__(self) -> None:
+            self.written: list[bytes] = []
+            self.closed = False
+
+        def write(self, data: bytes) -> None:
+            self.written.append(bytes(data))
+
+        def close(self) -> None:
+            self.closed = True
+
+    async def main() -> None:  # the close sets a timer on the running loop
+        protocol = feedserver.FeedProtocol()
+        transport = Transport()
+        protocol.connection_made(transport)  # type: ignore[arg-type]
+        assert protocol._echo_write is None
+        protocol.data_received(upgrade_request("/echo"))
+        assert protocol._echo_write is not None
+        frame = masked_frame(0x81, b"hi")
+        protocol.data_received(frame[:4])
+        assert protocol._echo_write is None and protocol._buf is not None
+        protocol.data_received(frame[4:] + frame)
+        assert transport.written[-1] == b"\x81\x02hi" + b"\x81\x02hi"
+        assert protocol._echo_write is not None and protocol._buf is None
+        protocol.data_received(masked_frame(0x88, b"\x03\xe8"))
+        assert protocol._echo_write is None and transport.closed
+        protocol.connection_lost(None)
+        assert protocol._echo_write is None
+
+        other = feedserver.FeedProtocol()
+        other.connection_made(Transport())
+        other.data_received(upgrade_request("/sink"))
+        assert other._echo_write is None
+
+    run(main)
+
+
+# SO_REUSEPORT and the choice of event loop
+
+
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="no SO_REUSEPORT")
+def test_serve_reuse_port() -> None:
+    """Two servers share a port with reuse_port=True; without it the second bind fails."""
+
+    async def main() -> None:
+        first = await serve("127.0.0.1", 0, reuse_port=True)
+        port = first.sockets[0].getsockname()[1]
+        second = await serve("127.0.0.1", port, reuse_port=True)
+        try:
+            with pytest.raises(OSError):
+                await serve("127.0.0.1", port)
+            for _ in range(10):
+                uri = f"ws://127.0.0.1:{port}/echo"
+                async with fastws.connect(uri, **FASTWS) as ws:  # type: ignore[arg-type]
+                    await ws.send("hi")
+                    assert await ws.recv() == "hi"
+        finally:
+            for srv in (first, second):
+                srv.close()
+                await srv.wait_closed()
+
+    run(main)
+
+
+@pytest.mark.parametrize(
+    ("argv", "installed", "runner", "reuse_port"),
+    [
+        ([], True, "asyncio", False),
+        (["--uvloop"], True, "uvloop", False),
+        (["--loop", "uvloop"], True, "uvloop", False),
+        (["--loop", "auto"], True, "uvloop", False),
+        (["--loop", "auto", "--reuse-port"], False, "asyncio", True),
+        (["--loop", "asyncio"], True, "asyncio", False),
+    ],
+)
+def test_main_loop_choice(
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    installed: bool,
+    runner: str,
+    reuse_port: bool,
+) -> None:
+    """--loop (and --uvloop) pick the runner; auto means uvloop when it can be imported."""
+    import uvloop
+
+    ran: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fake_main(host: str, port: int, reuse: bool = False) -> None:
+        ran.append(("args", (host, port, reuse)))
+
+    def fake_runner(name: str) -> Callable[[Any], None]:
+        def runner(coro: Any) -> None:
+            ran.append((name, ()))
+            asyncio.new_event_loop().run_until_complete(coro)
+
+        return runner
+
+    monkeypatch.setattr(feedserver, "_main", fake_main)
+    monkeypatch.setattr(asyncio, "run", fake_runner("asyncio"))
+    monkeypatch.setattr(uvloop, "run", fake_runner("uvloop"))
+    if not installed:
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert feedserver.main(argv) == 0
+    assert ran[0] == (runner, ())
+    assert ran[1] == ("args", ("127.0.0.1", 0, reuse_port))
+
+
+def test_main_uvloop_missing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    with pytest.raises(SystemExit) as exc:
+        feedserver.main(["--loop", "uvloop"])
+    assert exc.value.code == 2
+    assert "uvloop is not installed" in capsys.readouterr().err
+
+
+def test_resolve_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert feedserver.resolve_loop("asyncio") == "asyncio"
+    assert feedserver.resolve_loop("uvloop") == "uvloop"
+    assert feedserver.resolve_loop("auto") == "uvloop"  # installed here
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert feedserver.resolve_loop("auto") == "asyncio"

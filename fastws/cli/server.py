@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import queue
 import subprocess
@@ -27,26 +28,47 @@ class EmbeddedServer:
     """
     Run the feed server on 127.0.0.1 in a subprocess (so it doesn't take the client's CPU).
 
-    :meth:`stop` terminates it by PID (SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT` seconds) and
-    reaps it.
+    With ``processes=N`` (N > 1) it runs N server processes on one port with ``SO_REUSEPORT``:
+    the kernel spreads the connections over them, for machines where one server process on one
+    core would fall behind the client processes (docs/server.md: on 2 cores it doesn't help).
+
+    :meth:`stop` terminates them by PID (SIGTERM, then SIGKILL after :data:`STOP_TIMEOUT` seconds)
+    and reaps them.
 
     Args:
-        uvloop: pass ``--uvloop`` to the server (when uvloop is installed, the server is faster).
+        uvloop: run the server on uvloop (``True``) or asyncio (``False``); ``None``, the default,
+            means uvloop when it is installed (the server is faster on it).
+        processes: server processes sharing the port (Linux, BSD, macOS for N > 1).
 
     Attributes:
+        uvloop: whether the server runs on uvloop (resolved when ``None`` was given).
+        processes: the number of server processes.
         port: the TCP port the server listens on, once started.
+
+    Raises:
+        ValueError: If ``processes`` is less than 1.
     """
 
-    def __init__(self, *, uvloop: bool = False) -> None:
+    def __init__(self, *, uvloop: bool | None = None, processes: int = 1) -> None:
+        if processes < 1:
+            raise ValueError(f"processes must be at least 1, not {processes}")
+        if uvloop is None:
+            uvloop = importlib.util.find_spec("uvloop") is not None
         self.uvloop = uvloop
+        self.processes = processes
         self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
+        self._procs: list[subprocess.Popen[bytes]] = []
         self._stderr: IO[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
-        """The server process's PID, None if not running."""
-        return None if self._process is None else self._process.pid
+        """The (first) server process's PID, None if not running."""
+        return self._procs[0].pid if self._procs else None
+
+    @property
+    def pids(self) -> list[int]:
+        """The PIDs of all the server processes, empty if not running."""
+        return [process.pid for process in self._procs]
 
     def url(self, path: str) -> str:
         """
@@ -57,23 +79,40 @@ class EmbeddedServer:
         """
         return f"ws://127.0.0.1:{self.port}{path}"
 
-    def command(self) -> list[str]:
-        """The command line that runs the server."""
-        command = [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", "0"]
-        return command + ["--uvloop"] if self.uvloop else command
+    def command(self, port: int = 0) -> list[str]:
+        """
+        The command line that runs one server process.
+
+        Args:
+            port: the port to bind, 0 for any free port (the first process).
+        """
+        command = [sys.executable, "-m", SERVER_MODULE, "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--loop", "uvloop" if self.uvloop else "asyncio"]
+        return command + ["--reuse-port"] if self.processes > 1 else command
 
     def start(self) -> None:
         """
-        Start the server and wait for its ``PORT <n>`` line.
+        Start the server processes and wait for the ``PORT <n>`` line of each.
+
+        The first one binds a free port; the others bind the same one.
 
         Raises:
-            ServerError: If it doesn't start or doesn't report its port in time.
+            ServerError: If one doesn't start or doesn't report its port in time (then none runs).
         """
-        command = self.command()
         # stderr goes to a file: a pipe nobody reads could fill up and block the server.
-        self._stderr = stderr = tempfile.TemporaryFile()
+        self._stderr = tempfile.TemporaryFile()
+        self.port = self._spawn(self.command())
+        for _ in range(1, self.processes):
+            if self._spawn(self.command(self.port)) != self.port:  # pragma: no cover - defensive
+                self.stop()
+                raise ServerError("embedded server: a process bound another port")
+
+    def _spawn(self, command: list[str]) -> int:
+        """Start one server process, add it to ``_procs``; return the port it reports."""
+        stderr = self._stderr
+        assert stderr is not None
         try:
-            self._process = process = subprocess.Popen(
+            process = subprocess.Popen(
                 command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -82,7 +121,9 @@ class EmbeddedServer:
                 start_new_session=os.name == "posix",
             )
         except OSError as exc:  # pragma: no cover - sys.executable always runs
+            self.stop()
             raise ServerError(f"cannot start the embedded server: {exc}") from None
+        self._procs.append(process)
         assert process.stdout is not None
         lines: queue.Queue[bytes] = queue.Queue()
         stdout = process.stdout
@@ -102,8 +143,7 @@ class EmbeddedServer:
             line = b""
         words = line.split()
         if len(words) == 2 and words[0] == b"PORT" and words[1].isdigit():
-            self.port = int(words[1])
-            return
+            return int(words[1])
         self._terminate(process)
         stderr.seek(0)
         detail = stderr.read().decode(errors="replace").strip().splitlines()
@@ -112,23 +152,35 @@ class EmbeddedServer:
         raise ServerError(f"embedded server ({SERVER_MODULE}) failed to start: {reason}")
 
     def stop(self) -> None:
-        """Terminate the server by PID and reap it (idempotent)."""
-        process, stderr = self._process, self._stderr
-        self._process = self._stderr = None
-        if process is not None:
-            self._terminate(process)
+        """Terminate the server processes by PID and reap them (idempotent)."""
+        processes, stderr = self._procs, self._stderr
+        self._procs, self._stderr = [], None
+        for process in processes:  # all at once, then wait: they stop in parallel
+            self._signal(process)
+        for process in processes:
+            self._reap(process)
         if stderr is not None:
             stderr.close()
 
-    @staticmethod
-    def _terminate(process: subprocess.Popen[bytes]) -> None:
+    @classmethod
+    def _terminate(cls, process: subprocess.Popen[bytes]) -> None:
         """Stop the process (stdin closed, then SIGTERM, SIGKILL after a while) and reap it."""
+        cls._signal(process)
+        cls._reap(process)
+
+    @staticmethod
+    def _signal(process: subprocess.Popen[bytes]) -> None:
+        """Close the process's stdin (the server's own "stop" signal) and send SIGTERM."""
         assert process.stdin is not None
         try:
-            process.stdin.close()  # the server's own "stop" signal
+            process.stdin.close()
         except OSError:  # pragma: no cover - broken pipe: already gone
             pass
-        process.terminate()  # no-op once it has exited
+        process.terminate()  # no-op once it has been reaped
+
+    @staticmethod
+    def _reap(process: subprocess.Popen[bytes]) -> None:
+        """Wait for the process to exit, SIGKILL it after :data:`STOP_TIMEOUT` seconds."""
         try:
             process.wait(STOP_TIMEOUT)
         except subprocess.TimeoutExpired:  # pragma: no cover - server ignores SIGTERM

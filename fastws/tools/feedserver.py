@@ -29,9 +29,12 @@ client compresses with a window no larger than the server's (the usual offers).
 A request that isn't a valid WebSocket handshake gets ``400 Bad Request`` (``404 Not Found``
 for an unknown path) and the connection is closed.
 
-Command line: ``python -m fastws.tools.feedserver [--host H] [--port P] [--uvloop]`` prints
-``PORT <n>`` on its first line of output, then serves until its standard input closes or it
-receives SIGTERM (or SIGINT).
+Command line: ``python -m fastws.tools.feedserver [--host H] [--port P] [--loop
+{asyncio,uvloop,auto}] [--uvloop] [--reuse-port]`` prints ``PORT <n>`` on its first line of
+output, then serves until its standard input closes or it receives SIGTERM (or SIGINT). The loop
+is asyncio unless asked (``--uvloop`` is ``--loop uvloop``; ``auto`` is uvloop when installed).
+``--reuse-port`` sets ``SO_REUSEPORT``, so several such processes can serve one port:
+:class:`fastws.cli.server.EmbeddedServer` starts them that way with ``processes=N``.
 
 Unmasking client frames uses the C ``apply_mask`` of the websockets package when it is installed
 (an optional speed-up: 40x cheaper than pure Python at 1 MiB), else :func:`fastws.mask.apply_mask`.
@@ -47,6 +50,7 @@ import contextlib
 import functools
 import hashlib
 import importlib
+import importlib.util
 import os
 import random
 import resource
@@ -61,7 +65,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..mask import apply_mask as _py_apply_mask
 from ..typing import BytesLike
 
-__all__ = ["FeedProtocol", "feed_payload", "main", "raise_nofile_limit", "serve"]
+__all__ = ["FeedProtocol", "feed_payload", "main", "raise_nofile_limit", "resolve_loop", "serve"]
 
 _Mask = Callable[[BytesLike, bytes], bytes]
 
@@ -223,6 +227,7 @@ class FeedProtocol(asyncio.Protocol):
         "_timer",
         "_pump_handle",
         "_close_after",
+        "_echo_write",
     )
 
     def __init__(self) -> None:
@@ -242,6 +247,9 @@ class FeedProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._pump_handle: asyncio.Handle | None = None
         self._close_after = True
+        # /echo: the transport's write() while nothing is buffered and the connection is open
+        # (the fast path of data_received is on), else None.
+        self._echo_write: Callable[[bytes], object] | None = None
 
     # asyncio callbacks.
 
@@ -254,6 +262,7 @@ class FeedProtocol(asyncio.Protocol):
         self._transport = None
         self._state = _DONE
         self._buf = None
+        self._echo_write = None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -278,6 +287,25 @@ class FeedProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         """Parse the request, then the client's frames."""
+        write = self._echo_write
+        if write is not None:
+            # Speed: the common echo read is one whole masked data frame (opcode 0, 1 or 2), and
+            # skips the general parser (100 B: 0.7 µs instead of 1.5 µs with the C unmasking;
+            # benchmarks/server_ceiling.py --micro, docs/server.md).
+            n = len(data)
+            if 5 < n < 132:
+                # n == b1 - 122 means b1 == 0x80 | (n - 6): the MASK bit set and a 7-bit length
+                # that covers the read exactly (n < 132 rules out the lengths 126 and 127).
+                if n == data[1] - 122 and data[0] & 0x0F < 3:
+                    write(bytes((data[0], n - 6)) + _apply_mask(data[6:], data[2:6]))
+                    return
+            elif n > 133 and data[1] == 0xFE and n == (data[2] << 8 | data[3]) + 8:
+                # A 16-bit length (MASK bit and 126, n > 133: at least 126) that covers the
+                # read exactly.
+                if data[0] & 0x0F < 3:
+                    header = bytes((data[0], 126, data[2], data[3]))
+                    write(header + _apply_mask(data[8:], data[4:8]))
+                    return
         if self._state == _HANDSHAKE:
             self._handshake(data)
             return
@@ -328,6 +356,8 @@ class FeedProtocol(asyncio.Protocol):
         self._state = _OPEN
         if self._mode == _FEED:
             self._pump()
+        elif self._mode == _ECHO:
+            self._echo_write = transport.write
         if rest and self._state == _OPEN:
             self.data_received(rest)
 
@@ -403,6 +433,7 @@ class FeedProtocol(asyncio.Protocol):
     def _refuse(self, exc: _BadRequest) -> None:
         self._state = _DONE
         self._buf = None
+        self._echo_write = None
         transport = self._transport
         if transport is not None:
             transport.write(_http_error(exc.status, str(exc)))
@@ -508,8 +539,11 @@ class FeedProtocol(asyncio.Protocol):
                 self._buf = data
             else:
                 self._buf = bytearray(data[pos:])
+            self._echo_write = None
         else:
             self._buf = None
+            if echo and self._transport is not None:
+                self._echo_write = self._transport.write
 
     def _write(self, out: list[bytes]) -> None:
         transport = self._transport
@@ -537,6 +571,7 @@ class FeedProtocol(asyncio.Protocol):
         """Closing handshake done: the server closes the TCP connection (RFC 6455 7.1.1)."""
         self._state = _DONE
         self._buf = None
+        self._echo_write = None
         self._remaining = 0
         if self._timer is not None:
             self._timer.cancel()
@@ -555,14 +590,24 @@ class FeedProtocol(asyncio.Protocol):
             self._transport.abort()
 
 
-async def serve(host: str = "127.0.0.1", port: int = 0) -> asyncio.Server:
+async def serve(
+    host: str = "127.0.0.1", port: int = 0, *, reuse_port: bool = False
+) -> asyncio.Server:
     """
     Start the feed server on ``host``:``port`` (0: any free port) and return it.
 
     The port is ``server.sockets[0].getsockname()[1]``; stop with ``server.close()``.
+
+    Args:
+        host: the address to bind.
+        port: the port to bind, 0 for any free port.
+        reuse_port: set ``SO_REUSEPORT``, so that several processes can listen on the same
+            port and the kernel spreads the connections over them (Linux, BSD, macOS).
     """
     loop = asyncio.get_running_loop()
-    return await loop.create_server(FeedProtocol, host, port, backlog=4096)
+    return await loop.create_server(
+        FeedProtocol, host, port, backlog=4096, reuse_port=reuse_port or None
+    )
 
 
 def raise_nofile_limit() -> int:
@@ -574,7 +619,7 @@ def raise_nofile_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-async def _main(host: str, port: int) -> None:
+async def _main(host: str, port: int, reuse_port: bool = False) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -587,7 +632,7 @@ async def _main(host: str, port: int) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed already
             loop.call_soon_threadsafe(stop.set)
 
-    server = await serve(host, port)
+    server = await serve(host, port, reuse_port=reuse_port)
     print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
     if sys.stdin is not None:
         threading.Thread(target=watch_stdin, name="stdin-watch", daemon=True).start()
@@ -595,6 +640,18 @@ async def _main(host: str, port: int) -> None:
         await stop.wait()
     finally:
         server.close()
+
+
+def resolve_loop(name: str) -> str:
+    """
+    Return the event loop to run on: ``name``, or for ``auto`` uvloop when it is installed.
+
+    Args:
+        name: ``auto``, ``asyncio`` or ``uvloop``.
+    """
+    if name != "auto":
+        return name
+    return "uvloop" if importlib.util.find_spec("uvloop") is not None else "asyncio"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -606,17 +663,33 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to bind (0: any free port)")
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop", "auto"),
+        default="asyncio",
+        help="event loop (default: asyncio; auto: uvloop when installed)",
+    )
+    parser.add_argument(
+        "--uvloop", dest="loop", action="store_const", const="uvloop", help="same as --loop uvloop"
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="set SO_REUSEPORT: more servers may listen on the same port, each gets a share "
+        "of the connections",
+    )
     args = parser.parse_args(argv)
     raise_nofile_limit()
-    if args.uvloop:
+    coro = _main(args.host, args.port, args.reuse_port)
+    if resolve_loop(args.loop) == "uvloop":
         try:
             import uvloop
         except ImportError:
-            parser.error("--uvloop: uvloop is not installed")
-        uvloop.run(_main(args.host, args.port))
+            coro.close()
+            parser.error("--loop uvloop: uvloop is not installed")
+        uvloop.run(coro)
     else:
-        asyncio.run(_main(args.host, args.port))
+        asyncio.run(coro)
     return 0
 
 
