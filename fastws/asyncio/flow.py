@@ -72,6 +72,8 @@ class Inflow:
         "transport",
         "after_parse",
         "loop",
+        "dropping",
+        "dropped",
     )
 
     def __init__(
@@ -92,11 +94,20 @@ class Inflow:
         self.transport: asyncio.Transport | None = None
         self.after_parse = after_parse
         self.loop = loop
+        self.dropping = False
+        self.dropped = 0
 
     # What the protocol reports.
 
     def queue_full(self) -> None:
-        """``high`` messages are queued: stop parsing (the bytes stay in the ring)."""
+        """
+        ``high`` messages are queued: stop parsing (the bytes stay in the ring); while closing,
+        drop the message just queued instead (:meth:`closing`).
+        """
+        if self.dropping:
+            self.messages.pop()
+            self.dropped += 1
+            return
         self.connection.paused = True
 
     def postpone_error(self) -> bool:
@@ -151,11 +162,36 @@ class Inflow:
         if self.connection.paused:
             self.resume()
 
-    def unlimit(self) -> None:
-        """Stop bounding the queue (closing: the server's close frame must get parsed)."""
-        self.high = -1
+    def closing(self) -> None:
+        """
+        Our close frame is out: parse on, so that the peer's close frame is found behind the
+        messages it sent before, but keep at most ``max_queue`` messages queued and drop the
+        ones that don't fit (the application asked to close; docs/api.md, difference 11). So
+        closing takes neither the close timeout nor memory in proportion to the peer's backlog.
+        With ``max_queue=None`` every message is kept, as always.
+        """
+        if self.high > 0 and not self.dropping:
+            self.dropping = True
+            self.high += 1  # queue_full() then pops at max_queue + 1: max_queue stay
         if self.connection.paused and not self.error_postponed:
             self.resume()
+
+    def finished(self) -> None:
+        """
+        Nothing more will be parsed (the core discards what arrives, or the stream ended):
+        nothing is held, so nothing is bounded; reading resumes, so that the peer's end of the
+        stream is seen (a failed connection whose queue was full would otherwise wait out the
+        close timeouts with reading paused). Queued messages stay for the application.
+        """
+        self.high = -1
+        self.error_postponed = False
+        self.connection.paused = False
+        if self.reading_paused:
+            self.reading_paused = False
+            transport = self.transport
+            assert transport is not None
+            if not transport.is_closing():
+                transport.resume_reading()
 
     # Deciding.
 
@@ -182,4 +218,5 @@ class Inflow:
             "reading_paused": self.reading_paused,
             "buffered": self.connection.buffered,
             "error_postponed": self.error_postponed,
+            "dropped": self.dropped,
         }

@@ -639,6 +639,7 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
                     self._handshake_response = cast(Response, event)
         if not self._transfer_done and not conn.receiving:
             self._transfer_done = True
+            self.flow.finished()
             waiter = self._recv_waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -967,10 +968,9 @@ class WebSocketCommonProtocol(asyncio.BufferedProtocol):
             if conn.receiving:
                 self._close_step(_WAIT_CLOSE_FRAME)
                 # The server's close frame may wait behind messages nobody will read now:
-                # stop limiting the queue so it gets parsed. (websockets 10.x waited the
-                # timeouts out and closed with 1006.) The server stops sending data once it
-                # has our close frame, so the queue stays bounded.
-                self.flow.unlimit()
+                # parse on, keeping at most max_queue of them. (websockets 10.x waited the
+                # timeouts out and closed with 1006.)
+                self.flow.closing()
             if self._writing_paused:
                 try:
                     await asyncio.wait_for(self._drain(), self.close_timeout)

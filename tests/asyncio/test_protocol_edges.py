@@ -11,7 +11,12 @@ import pytest
 import fastws
 from fastws.asyncio.protocol import WebSocketClientProtocol
 from fastws.connection import SEND_EOF
-from fastws.exceptions import ConnectionClosed, ConnectionClosedError, InvalidState
+from fastws.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+)
 
 from .peers import websockets_server
 from .rawserver import CLOSE, CONT, PING, PONG, TEXT, frame, never_reads, no_close, raw_server
@@ -295,22 +300,78 @@ async def test_close_frame_from_server_while_closing() -> None:
         assert ws.close_code == 1000
 
 
-async def test_close_while_queue_is_full() -> None:
-    """close() while max_queue messages wait unread still completes the closing handshake."""
+@pytest.mark.parametrize(
+    ("sent", "max_queue", "size"),
+    [
+        (50, 2, 6),  # far above the bound
+        (33, 32, 6),  # just above
+        (32, 32, 6),  # at
+        (31, 32, 6),  # below
+        (40, 32, 70_000),  # large messages (past the 64 KiB sink threshold) above the bound
+        (50, None, 6),  # unbounded: everything kept
+    ],
+)
+async def test_close_while_queue_is_full(sent: int, max_queue: int | None, size: int) -> None:
+    """
+    close() while the server keeps sending still completes the closing handshake, with the
+    server's code: parsing goes on, at most max_queue messages stay queued for recv(), in order,
+    and the ones past the bound are dropped (docs/api.md, difference 11).
+    """
 
     async def script(peer):  # type: ignore[no-untyped-def]
         await peer.handshake()
-        peer.write(frame(TEXT, "unread") * 50)
+        peer.write(b"".join(frame(TEXT, f"{i:06d}".ljust(size, "x")) for i in range(sent)))
         code, _ = await peer.read_close()
         peer.send_close(code)
 
     async with raw_server(script) as server:
-        ws = await fastws.connect(server.uri, max_queue=2, close_timeout=5)
-        while not ws.connection.paused:
-            await asyncio.sleep(0.01)
+        ws = await fastws.connect(
+            server.uri, max_queue=max_queue, close_timeout=5, max_size=None
+        )
+        if max_queue is not None and sent >= max_queue:
+            while not ws.connection.paused:
+                await asyncio.sleep(0.01)
+        else:
+            while len(ws.messages) < sent:
+                await asyncio.sleep(0.01)
         loop = asyncio.get_running_loop()
         start = loop.time()
         await ws.close()
         assert loop.time() - start < 2
         assert ws.close_code == 1000
-        assert len(ws.messages) == 50
+        kept = sent if max_queue is None else min(sent, max_queue)
+        assert len(ws.messages) == kept
+        assert ws.flow.dropped == sent - kept
+        received = [await ws.recv() for _ in range(kept)]
+        assert [m[:6] for m in received] == [f"{i:06d}" for i in range(kept)]
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+
+
+@pytest.mark.parametrize("max_queue", [1, 32])
+async def test_fail_connection_with_reading_paused_sees_the_end_of_the_stream(
+    max_queue: int,
+) -> None:
+    """
+    fail_connection() while the queue is full and reading is paused: reading resumes (the core
+    discards), so the server can flush its backlog and close TCP; no close timeout is waited.
+    """
+
+    async def script(peer):  # type: ignore[no-untyped-def]
+        await peer.handshake()
+        peer.write(frame(TEXT, "x" * 1000) * 8000)  # 8 MB: more than the socket buffers hold
+        await peer.read_close()
+        await peer.close(timeout=8)  # the backlog is flushed first: the client must read it
+
+    async with raw_server(script) as server:
+        ws = await fastws.connect(server.uri, max_queue=max_queue, close_timeout=10)
+        while not ws.flow.reading_paused:
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        ws.fail_connection(1000)
+        await ws.wait_closed()
+        assert loop.time() - start < 5
+        assert ws.close_code == 1006  # the server closed TCP without a close frame
+        assert not ws.flow.reading_paused and not ws.connection.paused
+        assert len(ws.messages) == max_queue  # what was queued stays readable
