@@ -235,9 +235,10 @@ def test_bench_duration_with_progress(capsys: pytest.CaptureFixture[str]) -> Non
     assert "count=0" in row(out, "url")  # the feed sends until the client closes
     assert row(out, "closes") == "1000 × 2"
     assert int(row(out, "messages").split()[0].replace(",", "")) > 0
-    progress = err.splitlines()
+    progress = [line for line in err.splitlines() if "opening" not in line]
     assert progress and all("msg/s" in line and "MB/s" in line for line in progress)
-    assert "open 2" in progress[0] and "errors 0" in progress[0]
+    assert "open 2/2" in progress[0] and "errors 0" in progress[0]
+    assert 1.28 <= float(row(out, "measured").split()[0]) < 1.8  # the window is the duration
 
 
 @pytest.mark.timeout(20)
@@ -373,14 +374,35 @@ def test_bench_abnormal_close_and_partial_failure(capsys: pytest.CaptureFixture[
 @pytest.mark.timeout(20)
 def test_bench_server_closes_early(capsys: pytest.CaptureFixture[str]) -> None:
     with websockets_server() as base:
-        # The server closes normally (1000) after one round trip: fewer than asked, not an error.
+        # The server closes normally (1000) after one round trip: fewer than asked, reported,
+        # exit status 1 unless --allow-early-end.
         status, out, err = run(capsys, "bench", f"{base}/once", "--mode", "echo", "-n", "5", "-q")
+        assert status == 1
+        assert row(out, "ended early") == "1 closed by the server first"
+        assert err == (
+            "fastws: error: 1 connection(s) closed by the server before 5 messages "
+            "(--allow-early-end accepts it)\n"
+        )
+        status, out, err = run(
+            capsys, "bench", f"{base}/once", "--mode", "echo", "-n", "5", "-q", "--allow-early-end"
+        )
         assert status == 0, err
+        assert "warning: 1 connection(s) closed by the server before 5 messages" in err
         assert row(out, "messages") == "1 (100 bytes)"
         assert row(out, "closes") == "1000 × 1"
         # The same on schedule: the receiver sees the close while the sender waits for its turn.
         status, out, err = run(
-            capsys, "bench", f"{base}/once", "--mode", "echo", "--rate", "20", "-n", "5", "-q"
+            capsys,
+            "bench",
+            f"{base}/once",
+            "--mode",
+            "echo",
+            "--rate",
+            "20",
+            "-n",
+            "5",
+            "-q",
+            "--allow-early-end",
         )
         assert status == 0, err
         assert row(out, "messages") == "1 (100 bytes)"
@@ -809,11 +831,15 @@ def test_table_formats() -> None:
 
 def test_progress_line() -> None:
     stream = io.StringIO()
-    progress = Progress(stream)
-    progress.update({"messages": 1000, "bytes": 10**6, "open": 3, "errors": 1})
+    progress = Progress(stream, 4)
+    record = {"t": 2.0, "seconds": 0.5, "messages": 1000, "bytes": 10**6, "open": 3, "errors": 1}
+    progress.update(record)
     line = stream.getvalue()
-    assert line.startswith("fastws bench:") and "msg/s" in line and "MB/s" in line
-    assert line.rstrip().endswith("open 3  errors 1")
+    assert line.startswith("fastws bench:") and "2,000 msg/s" in line and "2.00 MB/s" in line
+    assert line.rstrip().endswith("open 3/4  errors 1")
+    stream = io.StringIO()
+    Progress(stream).update({"phase": "ramp", "t": 1.0, "open": 7, "errors": 2, "opened": 9})
+    assert stream.getvalue() == "fastws bench: opening    1.0 s  open 7  failed 2\n"
 
 
 def test_embedded_paths() -> None:
@@ -840,18 +866,48 @@ def test_describe_error() -> None:
 
 
 @pytest.mark.timeout(20)
-def test_run_worker_directly_stops_pending_connections() -> None:
-    """With a tiny duration, connections still waiting to connect give up (counted as failed)."""
+def test_run_worker_stopped_while_opening() -> None:
+    """Stopped during the ramp: connections not yet open are "not opened", not failures."""
     with websockets_server() as base:
-        original = bench_module.CONNECT_CONCURRENCY
-        bench_module.CONNECT_CONCURRENCY = 1
+        control = bench_module.Control()
+        config = BenchConfig(
+            url=f"{base}/",
+            mode="echo",
+            connections=50,
+            connect_concurrency=1,
+            loop="asyncio",
+            spawn_rate=20,
+        )
+        timer = threading.Timer(0.3, control.request, args=("stop",))
+        timer.start()
         try:
-            config = BenchConfig(
-                url=f"{base}/", mode="echo", connections=50, duration=0.001, loop="asyncio"
-            )
-            result = run_worker(config)
+            result = run_worker(config, None, control)
         finally:
-            bench_module.CONNECT_CONCURRENCY = original
-    assert result.opened + result.failed == 50
-    assert result.failed > 0
-    assert result.error_samples == ["not opened: the run ended first"]
+            timer.cancel()
+    assert 0 < result.opened < 50
+    assert result.failed == 0 and result.errors == 0 and result.error_samples == []
+    assert result.not_opened == 50 - result.opened
+    assert result.messages == 0 and not result.series  # the window never started
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux /proc only")
+def test_peak_rss_is_not_inherited_from_a_large_parent() -> None:
+    """
+    A worker started by a parent that once held 300 MiB reports its own peak, not the parent's
+    (getrusage's ru_maxrss survives exec; VmHWM doesn't).
+    """
+    from fastws.cli.stats import peak_rss_bytes
+
+    parent = (
+        "import subprocess, sys\n"
+        "block = bytearray(300 * 2**20); block[::4096] = b'x' * len(block[::4096]); del block\n"
+        "child = 'from fastws.cli.stats import peak_rss_bytes; print(peak_rss_bytes())'\n"
+        "print(subprocess.run([sys.executable, '-c', child], capture_output=True, text=True,"
+        " timeout=30).stdout.strip())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", parent], capture_output=True, text=True, timeout=40
+    )
+    assert done.returncode == 0, done.stderr
+    assert 0 < int(done.stdout) < 100 * 2**20
+    assert peak_rss_bytes() >= 10 * 2**20  # this process: a real figure

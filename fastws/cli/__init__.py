@@ -9,6 +9,7 @@ exit status 1 (run failed) or 2 (bad usage); never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -26,13 +27,19 @@ BENCH_EPILOG = """\
 Without URL, an embedded feed server starts on 127.0.0.1 (in a subprocess) and the
 URL follows the mode: /feed?size=..&count=..&text=.. (recv), /echo (echo), /sink (send).
 Defaults: 3,000,000 messages in total (recv), 1,000,000 (send) or 30,000 round trips
-(echo), split over the connections. Ctrl-C stops the run and prints what was measured.
+(echo), split over the connections. Connections open first (paced by --spawn-rate or
+--ramp-up) and are held; the measured window starts when all have opened or failed
+(--duration counts from there) and ends at the deadline, when every connection has done
+its --count, or on Ctrl-C/SIGTERM, which prints what was measured (exit status 130).
+Exit status: 0; 1 if connections failed, ended with an error or (with --count/--duration)
+were closed early by the server; 2 on bad usage. See docs/bench.md.
 
 examples:
   fastws bench
   fastws bench --mode echo --size 256
   fastws bench -c 100 --processes 2 --duration 5
   fastws bench ws://example.com:8080/stream --duration 10 --json
+  fastws bench -m echo -c 10000 -p 2 --spawn-rate 2000 -d 30
 """
 
 
@@ -147,14 +154,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="echo mode: send this many messages per second in total, on schedule "
         "(default: one round trip at a time per connection)",
     )
+    ramp = bench.add_mutually_exclusive_group()
+    ramp.add_argument(
+        "--spawn-rate",
+        type=_positive_float,
+        metavar="N",
+        help="open N new connections per second, over all processes "
+        "(default: as fast as --connect-concurrency allows)",
+    )
+    ramp.add_argument(
+        "--ramp-up",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="open the connections evenly over this many seconds (a spawn rate of "
+        "connections / SECONDS)",
+    )
+    bench.add_argument(
+        "--connect-concurrency",
+        type=_positive_int,
+        default=256,
+        metavar="N",
+        help="opening handshakes in flight at once, over all processes (default: 256)",
+    )
+    bench.add_argument(
+        "--close-timeout",
+        type=_positive_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="at the end, how long each connection may take to close before its TCP "
+        "connection is aborted (default: 1)",
+    )
+    bench.add_argument(
+        "--allow-early-end",
+        action="store_true",
+        help="a server closing connections before --duration or --count is reported but "
+        "doesn't make the exit status 1",
+    )
     bench.add_argument(
         "--loop",
         choices=LOOPS,
         default="auto",
         help="event loop (default: auto, uvloop when installed)",
     )
+    bench.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the per-second series (msg/s, MB/s, open, errors, latency percentiles) and "
+        "the latency histogram to FILE.csv or FILE.json; draw them with 'fastws plot FILE'",
+    )
     bench.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
-    bench.add_argument("--json", action="store_true", help="print the figures as JSON")
+    bench.add_argument(
+        "--json",
+        action="store_true",
+        help='print the figures as one JSON object on stdout (with an "error" key when the '
+        "run failed)",
+    )
     bench.set_defaults(func=_bench)
 
     connect = commands.add_parser(
@@ -177,10 +232,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop (default: auto, uvloop when installed)",
     )
     connect.set_defaults(func=_connect)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw the per-second series of 'fastws bench --output FILE' (needs fastws[plot])",
+        description="Draw what 'fastws bench --output FILE' wrote: messages/s and MB/s, "
+        "connections open and errors, and in echo mode the latency percentiles per second and "
+        "the whole run's latency distribution, into a PNG image. Needs matplotlib: "
+        "python3 -m pip install 'fastws[plot]'.",
+    )
+    plot.add_argument(
+        "file", metavar="FILE", help="a .csv or .json file from fastws bench --output"
+    )
+    plot.add_argument(
+        "-o",
+        "--output",
+        metavar="IMAGE",
+        help="the PNG image to write (default: FILE with the suffix .png)",
+    )
+    plot.set_defaults(func=_plot)
     return parser
 
 
 def _bench(args: argparse.Namespace) -> int:
+    try:
+        return _run_bench(args)
+    except Exception as exc:
+        if args.json:  # --json: stdout always carries one JSON object, even for an error
+            status = exc.status if isinstance(exc, CliError) else 1
+            error = str(exc) if isinstance(exc, CliError) else describe(exc)
+            print(json.dumps({"error": error, "status": status}), flush=True)
+        raise
+
+
+def _run_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
     if args.url is not None:
@@ -192,6 +277,10 @@ def _bench(args: argparse.Namespace) -> int:
         )
     if args.rate is not None and args.mode != "echo":
         raise CliError("--rate applies to --mode echo only", status=2)
+    if args.output is not None:
+        from .output import check_output_path
+
+        check_output_path(args.output)
     return run_bench(
         url=args.url,
         mode=args.mode,
@@ -208,7 +297,20 @@ def _bench(args: argparse.Namespace) -> int:
         as_json=args.json,
         stdout=sys.stdout,
         stderr=sys.stderr,
+        spawn_rate=args.spawn_rate,
+        ramp_up=args.ramp_up,
+        connect_concurrency=args.connect_concurrency,
+        close_timeout=args.close_timeout,
+        allow_early_end=args.allow_early_end,
+        output=args.output,
     )
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .plot import plot
+
+    print(plot(args.file, args.output))
+    return 0
 
 
 def _connect(args: argparse.Namespace) -> int:
