@@ -843,8 +843,10 @@ def test_progress_line() -> None:
 
 
 def test_embedded_paths() -> None:
-    assert embedded_path("recv", 10, 5, False, False) == "/feed?size=5&count=10&text=0"
-    assert embedded_path("recv", 0, 5, True, True) == "/feed?size=5&count=0&text=1&deflate=1"
+    assert embedded_path("recv", 10, 5, False, False) == "/feed?size=5&count=10&text=0&wait=1"
+    assert (
+        embedded_path("recv", 0, 5, True, True) == "/feed?size=5&count=0&text=1&wait=1&deflate=1"
+    )
     assert embedded_path("echo", 1, 1, True, False) == "/echo"
     assert embedded_path("echo", 1, 1, True, True) == "/echo?deflate=1"
     assert embedded_path("send", 1, 1, True, False) == "/sink"

@@ -126,6 +126,40 @@ def test_feed_close_0_stays_open() -> None:
     run(main)
 
 
+@pytest.mark.parametrize("size", [10, 70_000])
+def test_feed_wait_starts_at_the_first_data_message(size: int) -> None:
+    """
+    /feed?wait=1 sends nothing until the client's first data message (a ping is still answered
+    meanwhile), then the whole feed, in order.
+    """
+
+    async def main() -> None:
+        async with server() as base:
+            uri = f"{base}/feed?size={size}&count=5&wait=1"
+            async with fastws.connect(uri, **FASTWS) as ws:  # type: ignore[arg-type]
+                await asyncio.wait_for(await ws.ping(), 5)  # answered while waiting
+                with pytest.raises(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 0.2)  # nothing yet
+                await ws.send("start")
+                for _ in range(5):
+                    assert await asyncio.wait_for(ws.recv(), 5) == expected(size, True)
+                with pytest.raises(fastws.ConnectionClosedOK):
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert ws.close_code == 1000
+
+    run(main)
+
+
+def test_feed_wait_must_be_0_or_1() -> None:
+    async def main() -> None:
+        async with server() as base:
+            with pytest.raises(fastws.InvalidStatusCode) as info:
+                await fastws.connect(f"{base}/feed?wait=2", **FASTWS)  # type: ignore[arg-type]
+            assert info.value.status_code == 400
+
+    run(main)
+
+
 def test_feed_count_zero_until_client_closes() -> None:
     async def main() -> None:
         async with server() as base:

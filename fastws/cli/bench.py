@@ -123,6 +123,8 @@ class BenchConfig:
         connect_concurrency: opening handshakes in flight at once in this process.
         close_timeout: seconds each connection may take to close at the end before its
             transport is aborted.
+        start_message: recv mode: send one message when the window opens (the embedded
+            server's feed waits for it: ``/feed?wait=1``).
     """
 
     url: str
@@ -139,6 +141,7 @@ class BenchConfig:
     spawn_rate: float | None = None
     connect_concurrency: int = CONNECT_CONCURRENCY
     close_timeout: float = CLOSE_TIMEOUT
+    start_message: bool = False
 
     def to_json(self) -> str:
         """Serialize (the worker command line carries it)."""
@@ -168,7 +171,9 @@ def embedded_path(mode: str, count: int, size: int, text: bool, compression: boo
     """
     deflate = "deflate=1" if compression else ""
     if mode == "recv":
-        return f"/feed?size={size}&count={count}&text={int(text)}" + f"&{deflate}" * compression
+        # wait=1: the feed starts at the client's first message, sent when the window opens.
+        path = f"/feed?size={size}&count={count}&text={int(text)}&wait=1"
+        return path + f"&{deflate}" * compression
     return ("/echo" if mode == "echo" else "/sink") + f"?{deflate}" * compression
 
 
@@ -588,6 +593,8 @@ async def _connection(
         try:
             if not live.go.is_set():  # held until every connection is open
                 await live.go.wait()
+            if config.start_message:
+                await ws.send("start")
             if config.mode == "recv":
                 complete = await _recv(ws, limit, live)
             elif config.mode == "send":
@@ -1245,6 +1252,7 @@ def run_bench(
             spawn_rate=spawn_rate,
             connect_concurrency=connect_concurrency,
             close_timeout=close_timeout,
+            start_message=server is not None and mode == "recv",
         )
         progress = None if quiet else Progress(stderr, connections)
         if processes == 1:

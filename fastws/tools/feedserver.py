@@ -10,8 +10,10 @@ it doesn't need. What a connection does is chosen by the request path and query:
     binary) as fast as the client reads them, then a close frame with code 1000; waits for the
     client's close frame and closes TCP. ``count=0`` (the default) sends until the client
     closes; ``close=0`` stays open and silent after the ``count`` messages instead of closing
-    (many-connection benchmarks). Every message carries the same payload,
-    :func:`feed_payload` ``(size, text)``.
+    (many-connection benchmarks); ``wait=1`` starts sending only when the client sends its
+    first data message (``fastws bench`` holds thousands of connections open before it starts
+    measuring: a feed already flowing on the first ones would slow the handshakes of the rest).
+    Every message carries the same payload, :func:`feed_payload` ``(size, text)``.
 ``/echo``
     Sends every frame it receives back (unmasked, same opcode, FIN and RSV bits).
 ``/sink``
@@ -221,6 +223,7 @@ class FeedProtocol(asyncio.Protocol):
         "_skip",
         "_paused",
         "_remaining",
+        "_waiting",
         "_frame",
         "_chunk",
         "_per_chunk",
@@ -241,6 +244,7 @@ class FeedProtocol(asyncio.Protocol):
         self._paused = False
         # /feed: messages left to send (-1: until the client closes), the frame, the batch.
         self._remaining = 0
+        self._waiting = False  # /feed?wait=1: until the client's first data message
         self._frame = b""
         self._chunk = b""
         self._per_chunk = 1
@@ -405,10 +409,15 @@ class FeedProtocol(asyncio.Protocol):
             text = int(query.get("text", "1"))
             deflate = int(query.get("deflate", "0"))
             close = int(query.get("close", "1"))
+            wait = int(query.get("wait", "0"))
         except ValueError:
-            raise _BadRequest("size, count, text, deflate and close must be integers") from None
-        if size < 0 or count < 0 or not {text, deflate, close} <= {0, 1}:
-            raise _BadRequest("size and count must be >= 0; text, deflate and close 0 or 1")
+            raise _BadRequest(
+                "size, count, text, deflate, close and wait must be integers"
+            ) from None
+        if size < 0 or count < 0 or not {text, deflate, close, wait} <= {0, 1}:
+            raise _BadRequest(
+                "size and count must be >= 0; text, deflate, close and wait 0 or 1"
+            )
         extra = ""
         wbits = 0
         if deflate:
@@ -425,6 +434,7 @@ class FeedProtocol(asyncio.Protocol):
             self._chunk = _frames(frame, per_chunk)
             self._remaining = count if count else -1
             self._close_after = bool(close)
+            self._waiting = bool(wait)
         return (
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Accept: {_accept(key)}\r\n{extra}\r\n"
@@ -447,7 +457,7 @@ class FeedProtocol(asyncio.Protocol):
             self._pump_handle.cancel()
             self._pump_handle = None
         transport = self._transport
-        if transport is None or self._state != _OPEN:
+        if transport is None or self._state != _OPEN or self._waiting:
             return
         write = transport.write
         for _ in range(_WRITES_PER_TURN):
@@ -503,6 +513,9 @@ class FeedProtocol(asyncio.Protocol):
                 return
             end = pos + hlen + length
             if opcode < 8 and not echo:
+                if self._waiting:  # /feed?wait=1: the client's go
+                    self._waiting = False
+                    self._pump_handle = asyncio.get_running_loop().call_soon(self._pump)
                 # A data frame we don't read: skip its payload, even across reads.
                 if end > n:
                     self._skip = end - n
