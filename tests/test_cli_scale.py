@@ -420,6 +420,37 @@ def test_embedded_server_failure_with_json(
 
 
 @pytest.mark.timeout(30)
+@pytest.mark.parametrize("rate", [None, 40.0])
+def test_series_counts_each_round_trip_in_its_second(
+    monkeypatch: pytest.MonkeyPatch, rate: float | None
+) -> None:
+    """
+    Slow connections (a few round trips per tick, as at 10,000 connections): each interval's
+    message count is the number of round trips timed in it, closed loop and open loop.
+    """
+    monkeypatch.setattr(bench_module, "TICK", 0.2)
+
+    async def slow_echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await asyncio.sleep(0.03)
+            await ws.send(message)
+
+    async def main() -> Result:
+        async with serve(slow_echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            config = BenchConfig(
+                url=f"ws://127.0.0.1:{port}/", mode="echo", connections=3, duration=1.2,
+                loop="asyncio", rate=rate,
+            )
+            return await bench_module._run(config, None, None)
+
+    result = asyncio.run(main())
+    series = result.series
+    assert len(series) >= 5 and result.messages > 0
+    assert [r["messages"] for r in series] == [r["latency"].count for r in series]
+
+
+@pytest.mark.timeout(30)
 def test_series_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench_module, "TICK", 0.2)
     records: list[dict[str, Any]] = []
@@ -434,6 +465,8 @@ def test_series_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert 4 <= len(series) <= 6
     assert sum(r["messages"] for r in series) == result.messages
     assert sum(r["latency"].count for r in series) == result.latency.count
+    # Each interval counts the round trips whose latency it holds (not the previous second's).
+    assert all(r["messages"] == r["latency"].count for r in series)
     assert all(isinstance(r["latency"], Histogram) and r["open"] == 2 for r in series)
     assert abs(series[-1]["t"] - result.seconds) < 0.01
     again = Result.from_json(json.loads(json.dumps(result.to_json())))

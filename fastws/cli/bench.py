@@ -384,27 +384,25 @@ async def _send(ws: WebSocketClientProtocol, limit: int, payload: str | bytes, l
 
 
 async def _echo(ws: WebSocketClientProtocol, limit: int, payload: str | bytes, live: _Live) -> bool:
-    """One round trip at a time: send, wait for the reply, record the round-trip time."""
-    n = done_n = 0
-    tick = live.tick
+    """
+    One round trip at a time: send, wait for the reply, record the round-trip time.
+
+    Each round trip is counted at once in the shared counters, in the same second as its
+    latency (a connection may make only a round trip or two per second: publishing once per tick,
+    as recv and send do, would put its count in the next second).
+    """
+    n = 0
     size = len(payload.encode() if isinstance(payload, str) else payload)
     send, recv, clock = ws.send, ws.recv, time.perf_counter_ns
-    try:
-        while n != limit:
-            start = clock()
-            await send(payload)
-            await recv()
-            live.interval.record(clock() - start)  # the histogram changes every tick
-            n += 1
-            if live.tick != tick:
-                tick = live.tick
-                live.messages += n - done_n
-                live.bytes += (n - done_n) * size
-                done_n = n
-        return True
-    finally:
-        live.messages += n - done_n
-        live.bytes += (n - done_n) * size
+    while n != limit:
+        start = clock()
+        await send(payload)
+        await recv()
+        live.interval.record(clock() - start)  # the histogram changes every tick
+        live.messages += 1
+        live.bytes += size
+        n += 1
+    return True
 
 
 async def _echo_rate(
@@ -422,27 +420,19 @@ async def _echo_rate(
     drained = asyncio.Event()
 
     async def receive() -> None:
-        n = done_n = 0
-        tick = live.tick
+        n = 0
         recv = ws.recv
-        try:
-            while True:
-                await recv()
-                if live.stop:  # the window is over: this reply doesn't count
-                    break
-                live.interval.record(clock() - scheduled.popleft())
-                n += 1
-                state["received"] = n
-                if n == state["sent"]:  # pragma: no branch - timing: last reply after last send
-                    drained.set()
-                if live.tick != tick:
-                    tick = live.tick
-                    live.messages += n - done_n
-                    live.bytes += (n - done_n) * size
-                    done_n = n
-        finally:
-            live.messages += n - done_n
-            live.bytes += (n - done_n) * size
+        while True:
+            await recv()
+            if live.stop:  # the window is over: this reply doesn't count
+                break
+            live.interval.record(clock() - scheduled.popleft())
+            live.messages += 1  # counted at once, as in _echo
+            live.bytes += size
+            n += 1
+            state["received"] = n
+            if n == state["sent"]:  # pragma: no branch - timing: last reply after last send
+                drained.set()
 
     receiver = asyncio.ensure_future(receive())
     try:
