@@ -288,6 +288,10 @@ class TestCommandLine:
         image = out.strip()
         assert image == str(tmp_path / "echo.png")
         assert png_size(image) == (900, 4 * 260)
+        other = str(tmp_path / "other.png")
+        status, out, err = self.run(capsys, "plot", path, "-o", other)
+        assert status == 0, err
+        assert out.strip() == other and png_size(other) == (900, 4 * 260)
 
     def test_recv_csv_processes(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         path = str(tmp_path / "recv.csv")
