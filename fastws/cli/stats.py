@@ -97,10 +97,10 @@ class Histogram:
             return 0.0
         rank = max(1, -(-self.count * pct // 100))  # ceiling: the p100 is the last sample
         seen = 0
-        for index in sorted(self.buckets):
-            seen += self.buckets[index]
+        for value, n in self.distribution():
+            seen += n
             if seen >= rank:
-                return min(self._value(index), float(self.max))
+                return value
         return float(self.max)  # pragma: no cover - rank <= count always hits a bucket
 
     def merge(self, other: Histogram) -> None:
