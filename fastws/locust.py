@@ -470,20 +470,7 @@ class WebSocketClient:
     def send(self, message: Data, *, name: str | None = "send") -> None:
         """Send a message; the response time is the time ``send()`` took (flow control)."""
         websocket = self._require_websocket()
-        self.run(self._send(websocket, message, name))
-
-    async def _send(
-        self, websocket: WebSocketClientProtocol, message: Data, name: str | None
-    ) -> None:
-        start = time.perf_counter()
-        try:
-            await websocket.send(message)
-        except Exception as exc:
-            if name is not None:
-                self.report(name, start, exception=exc)
-            raise
-        if name is not None:
-            self.report(name, start, response_length=len(message))
+        self.run(self._exchange(websocket, message, name, None, None, receive=False))
 
     def recv(self, *, name: str | None = "recv", timeout: float | None = None) -> Data:
         """
@@ -529,13 +516,21 @@ class WebSocketClient:
         name: str | None,
         timeout: float | None,
         expect: Data | None,
+        receive: bool = True,
     ) -> Data:
-        """Send ``message`` (unless None), receive the next message, report it as ``name``."""
+        """
+        Send ``message`` (unless None), then receive the next message (unless not ``receive``);
+        report the time it all took as ``name``, with the length of the reply (or of the message
+        sent, without ``receive``). Returns the reply (the message sent, without ``receive``).
+        """
         start = time.perf_counter()
         try:
             if message is not None:
                 await websocket.send(message)
-            if timeout is None:
+            if not receive:
+                assert message is not None
+                reply = message
+            elif timeout is None:
                 reply = await websocket.recv()
             else:
                 reply = await asyncio.wait_for(websocket.recv(), timeout)

@@ -183,3 +183,38 @@ def test_import_fastws_imports_no_locust() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+SEND_RECV_LOCUSTFILE = '''
+from locust import constant, task
+from fastws.locust import WebSocketUser
+
+class SendRecvUser(WebSocketUser):
+    wait_time = constant(0)
+    connect_kwargs = {"compression": None}
+
+    @task
+    def send_then_recv(self):
+        self.client.send("x" * 300, name="send")
+        assert self.client.recv(name="recv", timeout=10) == "x" * 300
+'''
+
+
+@pytest.mark.timeout(120)
+def test_send_and_recv_report_separately(echo_url: str, tmp_path: Path) -> None:
+    """send() and recv() each report a request: the message sent's length, the reply's."""
+    locustfile = tmp_path / "sendrecv.py"
+    locustfile.write_text(SEND_RECV_LOCUSTFILE)
+    prefix = tmp_path / "run"
+    command = [
+        "-f", str(locustfile), "--headless", "-u", "2", "-r", "2", "-t", "2s",
+        "--csv", str(prefix), "--host", echo_url, "--only-summary",
+    ]  # fmt: skip
+    outputs = run_locust([command], locust_env(), timeout=90)
+    stats = read_stats(prefix)
+    context = "\n\n".join(outputs)
+    assert int(stats["send"]["Request Count"]) > 10, context
+    assert int(stats["recv"]["Request Count"]) > 10, context
+    assert float(stats["send"]["Average Content Size"]) == 300, context
+    assert float(stats["recv"]["Average Content Size"]) == 300, context
+    assert int(stats["Aggregated"]["Failure Count"]) == 0, context
