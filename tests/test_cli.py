@@ -109,26 +109,16 @@ async def _handler(ws: ServerConnection) -> None:
 
 
 @contextlib.contextmanager
-def websockets_server() -> Iterator[str]:
-    """Run a websockets server in a thread; yield its base URL (``ws://127.0.0.1:port``)."""
+def threaded_server(handler: Any, **kwargs: Any) -> Iterator[str]:
+    """
+    Run ``websockets.serve(handler, "127.0.0.1", 0, **kwargs)`` on its own loop in a thread;
+    yield its base URL (``ws://127.0.0.1:port``).
+    """
     started = threading.Event()
     state: dict[str, Any] = {}
-    accepted = 0
-
-    def process_request(conn: ServerConnection, request: Request) -> Response | None:
-        nonlocal accepted
-        if request.path == "/forbidden":
-            return conn.respond(403, "no\n")
-        if request.path == "/flaky":  # every other connection is refused
-            accepted += 1
-            if accepted % 2 == 0:
-                return conn.respond(503, "busy\n")
-        return None
 
     async def serve_forever() -> None:
-        async with serve(
-            _handler, "127.0.0.1", 0, process_request=process_request, max_queue=None
-        ) as srv:  # max_queue=None: the server always reads (and sees the close frame)
+        async with serve(handler, "127.0.0.1", 0, **kwargs) as srv:
             state["port"] = srv.sockets[0].getsockname()[1]
             state["loop"] = asyncio.get_running_loop()
             state["stop"] = stop = asyncio.Event()
@@ -143,6 +133,26 @@ def websockets_server() -> Iterator[str]:
     finally:
         state["loop"].call_soon_threadsafe(state["stop"].set)
         thread.join(10)
+
+
+@contextlib.contextmanager
+def websockets_server() -> Iterator[str]:
+    """Run a websockets server in a thread; yield its base URL (``ws://127.0.0.1:port``)."""
+    accepted = 0
+
+    def process_request(conn: ServerConnection, request: Request) -> Response | None:
+        nonlocal accepted
+        if request.path == "/forbidden":
+            return conn.respond(403, "no\n")
+        if request.path == "/flaky":  # every other connection is refused
+            accepted += 1
+            if accepted % 2 == 0:
+                return conn.respond(503, "busy\n")
+        return None
+
+    # max_queue=None: the server always reads (and sees the close frame).
+    with threaded_server(_handler, process_request=process_request, max_queue=None) as base:
+        yield base
 
 
 # fastws bench with the embedded server

@@ -32,7 +32,7 @@ from websockets.http11 import Request, Response
 from fastws.cli import bench as bench_module
 from fastws.cli.bench import BenchConfig, run_worker
 from fastws.cli.stats import Histogram, Result, merge_series, record_to_json, summary
-from tests.test_cli import row, run, unused_port, websockets_server
+from tests.test_cli import row, run, threaded_server, unused_port, websockets_server
 
 HEAVY = os.environ.get("FASTWS_HEAVY") == "1"
 heavy = pytest.mark.skipif(not HEAVY, reason="10,000 connections: set FASTWS_HEAVY=1")
@@ -300,26 +300,11 @@ def test_connect_concurrency_caps_handshakes_in_flight(
         async for message in ws:
             await ws.send(message)
 
-    started = threading.Event()
-    state: dict[str, Any] = {}
-
-    async def main() -> None:
-        async with serve(echo, "127.0.0.1", 0, process_request=process_request) as srv:
-            state["port"] = srv.sockets[0].getsockname()[1]
-            state["loop"] = asyncio.get_running_loop()
-            state["stop"] = stop = asyncio.Event()
-            started.set()
-            await stop.wait()
-
-    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
-    thread.start()
-    assert started.wait(10)
-    try:
-        url = f"ws://127.0.0.1:{state['port']}/"
+    with threaded_server(echo, process_request=process_request) as base:
         status, out, err = run(
             capsys,
             "bench",
-            url,
+            f"{base}/",
             "-m",
             "echo",
             "-c",
@@ -330,9 +315,6 @@ def test_connect_concurrency_caps_handshakes_in_flight(
             "3",
             "-q",
         )
-    finally:
-        state["loop"].call_soon_threadsafe(state["stop"].set)
-        thread.join(10)
     assert status == 0, err
     assert row(out, "connections").startswith("12 opened, 0 failed, 12 held at most")
     assert in_flight["max"] == 3
