@@ -3,7 +3,8 @@ Benchmarks for fastws.mask: the two masking tricks, frame building and key sourc
 
 pytest-benchmark: ``python -m pytest benchmarks/bench_mask.py --benchmark-only --no-cov``.
 Script mode, one TSV row per case (min of repeated timeit runs): ``python benchmarks/bench_mask.py``;
-add ``--crossover`` to sweep payload sizes and print where ``bytes.translate`` starts winning.
+add ``--crossover`` to sweep payload sizes and print where ``bytes.translate`` starts winning
+(for ``apply_mask``, then for whole frames: ``masked_frame``).
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ import pytest
 
 from fastws import mask as fastws_mask
 from fastws.mask import (
+    _FRAME_INT_MAX,
     _REPUNITS,
     _TRANSLATE_MIN,
     _XOR_TABLES,
     _mask_int,
     _mask_translate,
+    _masked_frame_translate,
     apply_mask,
     masked_frame,
     random_mask_key,
@@ -44,6 +47,7 @@ KEY = b"\x37\xfa\x21\x3d"
 
 CROSSOVER_SIZES = range(128, 1024 + 1, 32)
 FRAME_CROSSOVER_SIZES = [16, 64, 100, 125, 126, 256, 512, 767, 1024, 2048, 4096]
+FRAME_INT_SIZES = [512, 768, 1024, 1536, 2048, 2560, 3072, 4096, 8192]
 POOL_SIZES = [256, 1024, 4096, 16384]  # bytes per os.urandom call in random_mask_key
 
 
@@ -73,8 +77,8 @@ def repunits_for(sizes: Iterable[int]) -> Iterator[None]:
     """
     Extend fastws.mask's repunit cache to ``sizes`` while timing.
 
-    It holds only what apply_mask needs (sizes below _TRANSLATE_MIN); beyond, _mask_int falls
-    back to converting 4q bytes. To time the int trick itself at every size, as the crossover
+    It holds only what apply_mask and masked_frame need (exact below _TRANSLATE_MIN, every 64
+    bytes up to _FRAME_INT_MAX); elsewhere, _mask_int falls back to converting 4q bytes. To time the int trick itself at every size, as the crossover
     sweep must, the cache is extended here, then restored.
     """
     cache = fastws_mask._REPUNITS
@@ -155,6 +159,11 @@ def frame_one_int(head: bytes, key: bytes, data: BytesLike) -> bytes:
         return (masked << 48 | low).to_bytes((q << 2) + 6, "little")[: n + 6]
     low = k << 32 | (n & 0xFF) << 24 | (n >> 8) << 16 | 0xFE00 | head[0]
     return (masked << 64 | low).to_bytes((q << 2) + 8, "little")[: n + 8]
+
+
+def frame_int(head: bytes, key: bytes, data: BytesLike) -> bytes:
+    """masked_frame()'s int path at any size: header, key, then the big-int XOR, joined."""
+    return b"".join((head, key, _mask_int(data, key)))
 
 
 FRAME_BUILDERS: dict[str, Callable[[bytes, bytes, BytesLike], bytes]] = {
@@ -284,8 +293,8 @@ def run_crossover() -> None:
 
 def run_frame_crossover() -> None:
     """
-    Whole client frames: the one-integer candidate against masked_frame() (join below
-    _TRANSLATE_MIN, in-place translation above) on FRAME_CROSSOVER_SIZES.
+    Whole client frames: the one-integer candidate against masked_frame() (join up to
+    _FRAME_INT_MAX, in-place translation above) on FRAME_CROSSOVER_SIZES.
     """
     row("size_B", "one_int_us", "masked_frame_us", "winner")
     for size in FRAME_CROSSOVER_SIZES:
@@ -294,7 +303,25 @@ def run_frame_crossover() -> None:
         t_int, t_frame = best_us(
             [partial(frame_one_int, head, KEY, data), partial(masked_frame, head, KEY, data)]
         )
-        row(size, f"{t_int:.3f}", f"{t_frame:.3f}", "one int" if t_int < t_frame else "masked_frame")
+        row(
+            size, f"{t_int:.3f}", f"{t_frame:.3f}", "one int" if t_int < t_frame else "masked_frame"
+        )
+
+
+def run_frame_int_crossover() -> None:
+    """
+    Whole client frames, masked_frame()'s two paths: the int XOR joined with the header against
+    the in-place translation, on FRAME_INT_SIZES (where ``_FRAME_INT_MAX`` comes from).
+    """
+    row("size_B", "int_join_us", "translate_in_place_us", "winner")
+    for size in FRAME_INT_SIZES:
+        head, data = header(size), payload(size)
+        assert frame_int(head, KEY, data) == bytes(_masked_frame_translate(head, KEY, data))
+        t_int, t_tr = best_us(
+            [partial(frame_int, head, KEY, data), partial(_masked_frame_translate, head, KEY, data)]
+        )
+        row(size, f"{t_int:.3f}", f"{t_tr:.3f}", "int" if t_int < t_tr else "translate")
+    print(f"# _FRAME_INT_MAX = {_FRAME_INT_MAX}: masked_frame() uses the int path up to there")
 
 
 def main() -> None:
@@ -303,10 +330,11 @@ def main() -> None:
     parser.add_argument("--crossover", action="store_true", help="sweep sizes for the crossover")
     args = parser.parse_args()
     print(f"# Python {platform.python_version()} on {platform.machine()}, nproc={os.cpu_count()}")
-    with repunits_for([*SIZES, *CROSSOVER_SIZES]):
+    with repunits_for([*SIZES, *CROSSOVER_SIZES, *FRAME_INT_SIZES]):
         if args.crossover:
             run_crossover()
             run_frame_crossover()
+            run_frame_int_crossover()
         else:
             run_cases()
 

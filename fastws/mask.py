@@ -4,11 +4,15 @@ Masking of client frames (RFC 6455 section 5.3), in pure Python.
 This module is the only place that knows how masking is done. Two tricks, chosen by size
 (costs on CPython 3.11, see benchmarks/README.md):
 
-* below ``_TRANSLATE_MIN`` bytes, one big-int XOR: the payload becomes an ``int``, so does the
-  key repeated (the 32-bit key times a cached "repunit" 1 + 2**32 + 2**64 + ...), and the XOR
-  goes back to ``bytes``. About 0.4 µs + 2 µs/KiB: base conversion dominates.
-* from ``_TRANSLATE_MIN`` bytes on, four stride-4 ``bytes.translate`` calls through 256-entry
-  XOR tables, one per key byte, all 256 built at import. About 0.9 µs + 1.2 µs/KiB.
+* small payloads: one big-int XOR: the payload becomes an ``int``, so does the key repeated
+  (the 32-bit key times a cached "repunit" 1 + 2**32 + 2**64 + ...), and the XOR goes back to
+  ``bytes``. About 0.4 µs + 2.5 µs/KiB: base conversion dominates.
+* large payloads: four stride-4 ``bytes.translate`` calls through 256-entry XOR tables, one per
+  key byte, all 256 built at import. About 1 µs + 2 µs/KiB.
+
+The crossover differs: ``apply_mask`` switches at ``_TRANSLATE_MIN`` bytes, ``masked_frame``
+(which masks the translate way in the frame's own buffer, saving a copy, but must join the
+int way) only above ``_FRAME_INT_MAX`` bytes.
 
 Keys come from a pool filled by ``os.urandom`` (see ``random_mask_key``).
 """
@@ -23,16 +27,21 @@ from .typing import BytesLike
 __all__ = ["apply_mask", "masked_frame", "random_mask_key"]
 
 _TRANSLATE_MIN = 768  # Speed: see benchmarks/bench_mask.py (crossover of the two tricks)
+# Speed: benchmarks/bench_mask.py --crossover, third table (whole frames): the int XOR and a
+# join beat the in-place translation up to about 2.5 KiB (0.5 µs less at 1 KiB).
+_FRAME_INT_MAX = 2048
 
 # Speed: a module global beats the int.from_bytes attribute lookup (~0.1 µs per call on 3.11).
 _from_bytes = int.from_bytes
 
 # _REPUNITS[q] has q little-endian 32-bit words equal to 1, so key * _REPUNITS[q] is the key
 # repeated q times: cheaper than int.from_bytes(key * q), which converts 4q bytes. It covers
-# q = ceil(n / 4) for every n < _TRANSLATE_MIN (~90 KB; a dict, so benchmarks can extend it).
+# q = ceil(n / 4) for every n < _TRANSLATE_MIN, then every 16th q up to _FRAME_INT_MAX / 4
+# (masked_frame rounds longer payloads up to 64 bytes of key): ~100 KB in all; a dict, so
+# benchmarks can extend it.
 _REPUNITS: dict[int, int] = {
     q: _from_bytes(b"\x01\x00\x00\x00" * q, "little")
-    for q in range(((_TRANSLATE_MIN + 2) >> 2) + 1)
+    for q in (*range(((_TRANSLATE_MIN + 2) >> 2) + 1), *range(208, (_FRAME_INT_MAX >> 2) + 1, 16))
 }
 
 
@@ -118,12 +127,19 @@ def masked_frame(header: bytes, mask: bytes, data: BytesLike) -> bytes | bytearr
     if type(data) is memoryview:
         data = data.cast("B")
     n = len(data)
-    if n < _TRANSLATE_MIN:
-        q = (n + 3) >> 2
+    if n <= _FRAME_INT_MAX:
+        # The key repeated q >= n / 4 times: exactly, then rounded up to 64 bytes (16 words),
+        # which _REPUNITS holds; key bytes past the payload XOR zeros and are cut off.
+        q = (n + 3) >> 2 if n < _TRANSLATE_MIN else ((n + 63) >> 6) << 4
         key = _from_bytes(mask, "little") * _REPUNITS[q]
         return b"".join(
             (header, mask, (_from_bytes(data, "little") ^ key).to_bytes(q << 2, "little")[:n])
         )
+    return _masked_frame_translate(header, mask, data)
+
+
+def _masked_frame_translate(header: bytes, mask: bytes, data: BytesLike) -> bytearray:
+    """masked_frame() for payloads above ``_FRAME_INT_MAX``: translated in the frame's buffer."""
     # Speed: one copy of the payload into the frame, then the stride-4 translations in place;
     # 4 passes over the payload instead of 6 (benchmarks/bench_mask.py, "frame" cases).
     tables = _XOR_TABLES

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from fastws import mask
 from fastws.mask import (
+    _FRAME_INT_MAX,
     _TRANSLATE_MIN,
     _mask_int,
     _mask_translate,
@@ -37,7 +38,7 @@ SIZES = sorted(
     {
         *range(21),
         *range(_TRANSLATE_MIN - 5, _TRANSLATE_MIN + 6),
-        4 * len(mask._REPUNITS) + 7,
+        4 * max(mask._REPUNITS) + 7,
         65537,
     }
 )
@@ -236,7 +237,7 @@ class TestRandomMaskKey:
         assert mask._keys[-1] == parent_next  # the parent's pool is untouched
 
 
-@pytest.mark.parametrize("size", [0, 1, 5, 100, 767, 768, 769, 1024, 65536 + 3])
+@pytest.mark.parametrize("size", [0, 1, 5, 100, 767, 768, 769, 1024, 2047, 2048, 2049, 65536 + 3])
 def test_masked_frame_matches_apply_mask(size: int) -> None:
     """masked_frame() is header + key + apply_mask(payload), whatever the size or buffer type."""
     payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
@@ -250,3 +251,16 @@ def test_masked_frame_bad_key() -> None:
     """A key that isn't 4 bytes is refused."""
     with pytest.raises(ValueError, match="mask must contain 4 bytes"):
         masked_frame(b"\x82\x00", b"abc", b"")
+
+
+def test_masked_frame_every_size_of_the_int_path() -> None:
+    """
+    Every payload size up to past _FRAME_INT_MAX masks right: exact key words below
+    _TRANSLATE_MIN, key words rounded up to 64 bytes from there (cached repunits), then the
+    in-place translation.
+    """
+    data = payload(_FRAME_INT_MAX + 70)
+    for size in range(_FRAME_INT_MAX + 70):
+        frame = masked_frame(b"\x82", KEY, data[:size])
+        assert type(frame) is (bytes if size <= _FRAME_INT_MAX else bytearray)
+        assert frame == b"\x82" + KEY + _mask_translate(data[:size], KEY), size
