@@ -43,7 +43,7 @@ from .frames import (
     Frame,
     encode_header,
 )
-from .mask import _REPUNITS, apply_mask, masked_frame, random_mask_key
+from .mask import _FRAME_INT_MAX, _KEY_REPEATS, apply_mask, masked_frame, random_mask_key
 from .typing import BytesLike, LoggerLike, Origin, Subprotocol
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -1019,13 +1019,15 @@ class Connection:
             raise ProtocolError("control frame too long")
         if self.side is CLIENT:
             key = self.mask_key()
-            if n < 126 and type(data) is not memoryview:
-                # Speed: small frames inline the header and the big-int mask of fastws.mask
-                # (benchmarks/bench_protocol.py: about 0.4 µs less per 100 B message).
-                q = (n + 3) >> 2
-                mask = _from_bytes(key, "little") * _REPUNITS[q]
-                masked = (_from_bytes(data, "little") ^ mask).to_bytes(q << 2, "little")
-                self.writes.append(b"".join((bytes((b0, 0x80 | n)), key, masked[:n])))
+            if n <= _FRAME_INT_MAX and type(data) is not memoryview:
+                # Speed: frames up to 2 KiB inline the header (encode_header's 7- and 16-bit
+                # forms) and fastws.mask's big-int mask (benchmarks/bench_protocol.py send:
+                # about 0.4 µs less per 100 B message, 0.3 µs per 1 KiB).
+                repunit, nbytes = _KEY_REPEATS[n]
+                mask = _from_bytes(key, "little") * repunit
+                masked = (_from_bytes(data, "little") ^ mask).to_bytes(nbytes, "little")
+                header = bytes((b0, 0x80 | n)) if n < 126 else bytes((b0, 0xFE, n >> 8, n & 0xFF))
+                self.writes.append(b"".join((header, key, masked[:n])))
             else:
                 self.writes.append(masked_frame(encode_header(b0, n, True), key, data))
         else:

@@ -44,6 +44,17 @@ _REPUNITS: dict[int, int] = {
     for q in (*range(((_TRANSLATE_MIN + 2) >> 2) + 1), *range(208, (_FRAME_INT_MAX >> 2) + 1, 16))
 }
 
+# _KEY_REPEATS[n] = (repunit, nbytes) masks n <= _FRAME_INT_MAX bytes with the big-int XOR:
+# (data ^ key * repunit).to_bytes(nbytes)[:n]. The key repeats ceil(n / 4) times below
+# _TRANSLATE_MIN, then is rounded up to 64 bytes (16 words), which _REPUNITS holds; key bytes
+# past the payload XOR zeros and are cut off. Speed: one list index instead of arithmetic and
+# a dict lookup per frame (~16 KB).
+_KEY_REPEATS: list[tuple[int, int]] = [
+    (_REPUNITS[q], q << 2)
+    for n in range(_FRAME_INT_MAX + 1)
+    for q in ((n + 3) >> 2 if n < _TRANSLATE_MIN else ((n + 63) >> 6) << 4,)
+]
+
 
 def _xor_tables() -> tuple[bytes, ...]:
     """Return the 256 ``bytes.translate`` tables ``t`` with ``t[k][b] == b ^ k``."""
@@ -128,12 +139,10 @@ def masked_frame(header: bytes, mask: bytes, data: BytesLike) -> bytes | bytearr
         data = data.cast("B")
     n = len(data)
     if n <= _FRAME_INT_MAX:
-        # The key repeated q >= n / 4 times: exactly, then rounded up to 64 bytes (16 words),
-        # which _REPUNITS holds; key bytes past the payload XOR zeros and are cut off.
-        q = (n + 3) >> 2 if n < _TRANSLATE_MIN else ((n + 63) >> 6) << 4
-        key = _from_bytes(mask, "little") * _REPUNITS[q]
+        repunit, nbytes = _KEY_REPEATS[n]
+        key = _from_bytes(mask, "little") * repunit
         return b"".join(
-            (header, mask, (_from_bytes(data, "little") ^ key).to_bytes(q << 2, "little")[:n])
+            (header, mask, (_from_bytes(data, "little") ^ key).to_bytes(nbytes, "little")[:n])
         )
     return _masked_frame_translate(header, mask, data)
 

@@ -28,7 +28,17 @@ from fastws.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
-from fastws.frames import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, Close, Frame
+from fastws.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Close,
+    Frame,
+    encode_header,
+)
 
 from .feed import NEXT_PARTIAL, ZERO_KEY, client, feed_buffered, masked, run
 
@@ -536,6 +546,25 @@ class TestSend:
         conn = client()
         conn.send_binary(bytes(size))
         assert conn.data_to_send() == [masked(0x82, bytes(size))]
+
+    @pytest.mark.parametrize(
+        "size", [0, 1, 125, 126, 127, 767, 768, 769, 1024, 2047, 2048, 2049, 65535, 65536]
+    )
+    def test_masking_every_path(self, size: int) -> None:
+        """
+        Byte for byte, whatever path builds the frame (inlined header and big-int mask up to
+        _FRAME_INT_MAX, fastws.mask.masked_frame above it and for memoryviews): header, the
+        frame's key, then the payload XORed with the key repeated (RFC 6455 section 5.3).
+        """
+        key = b"\x37\xfa\x21\x3d"
+        payload = bytes((i * 7 + 3) % 256 for i in range(size))
+        header = encode_header(0x82, size, True)
+        expected = header + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        for data in (payload, bytearray(payload), memoryview(b"xy" + payload)[2:]):
+            conn = Connection(CLIENT)
+            conn.mask_key = lambda: key
+            conn.send_binary(data)
+            assert [bytes(write) for write in conn.data_to_send()] == [expected]
 
     def test_server_does_not_mask(self) -> None:
         """A server's frames are not masked."""
