@@ -41,6 +41,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ALL_CLIENTS = ("fastws", "websockets", "aiohttp", "picows", "raw")
 # Extra, labelled rows: the same clients with tuned settings (benchmarks/e2e/client.py WS_TUNED).
 TUNED_CLIENTS = ("fastws+tuned", "websockets+tuned", "aiohttp+tuned")
+# Extra, labelled row, send scenarios only: the least Python work per message a pure-Python
+# client can do (benchmarks/e2e/client.py Floor), to show where pure Python's floor is.
+FLOOR_CLIENTS = ("floor",)
+EXTRA_CLIENTS = TUNED_CLIENTS + FLOOR_CLIENTS
 LOOPS = ("uvloop", "asyncio")
 
 KiB, MiB = 1024, 1024 * 1024
@@ -364,7 +368,9 @@ def markdown(
         "`max_msg_size=0`). picows with a callback listener (default options: "
         "aiofastnet when installed), making each payload a str/bytes; raw = handshake, then a "
         "BufferedProtocol that only counts bytes (echo: sends the next pre-built frame; "
-        "send: big batched writes of pre-built frames).",
+        "send: big batched writes of pre-built frames); floor (send only, an extra row) = "
+        "the least a pure-Python client can do per message: a fresh key, "
+        "`fastws.mask.masked_frame`, and one write per 64 KiB of frames, no API around it.",
         "",
     ]
     # Headline ratios.
@@ -372,7 +378,7 @@ def markdown(
         "## Headline: fastws' client CPU per message ÷ the peer's (below 1.00: fastws cheaper)",
         "",
     ]
-    peers = [c for c in ("aiohttp", "picows", "websockets", "raw") if c in clients]
+    peers = [c for c in ("aiohttp", "picows", "websockets", "raw", "floor") if c in clients]
     header = ["scenario"] + [f"÷ {p} ({loop})" for p in peers for loop in loops]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for sc in specs:
@@ -541,8 +547,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--clients",
         default=",".join(ALL_CLIENTS),
-        help=f"comma-separated subset of: {', '.join(ALL_CLIENTS + TUNED_CLIENTS)} "
-        "(the +tuned ones are extra rows, not run by default)",
+        help=f"comma-separated subset of: {', '.join(ALL_CLIENTS + EXTRA_CLIENTS)} "
+        "(the +tuned ones and floor are extra rows, not run by default; floor runs only the "
+        "send scenarios)",
     )
     parser.add_argument("--loops", default=",".join(LOOPS), help="uvloop,asyncio")
     parser.add_argument(
@@ -593,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     loops = [lp for lp in args.loops.split(",") if lp]
     for value, allowed, what in (
         (names, SCENARIOS, "scenario"),
-        (clients, ALL_CLIENTS + TUNED_CLIENTS, "client"),
+        (clients, ALL_CLIENTS + EXTRA_CLIENTS, "client"),
         (loops, LOOPS, "loop"),
     ):
         bad = [v for v in value if v not in allowed]
@@ -612,7 +619,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or RESULTS / f"e2e-{date}{'-quick' if args.quick else ''}"
 
     def clients_for(sc: dict[str, Any]) -> list[str]:
-        return [c for c in clients if base_client(c) in sc.get("clients", ALL_CLIENTS)]
+        allowed = sc.get("clients", ALL_CLIENTS + (FLOOR_CLIENTS if sc["kind"] == "send" else ()))
+        return [c for c in clients if base_client(c) in allowed]
 
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -723,7 +731,7 @@ def render(path: Path) -> int:
     """Re-render the markdown of a saved results JSON."""
     data = json.loads(path.read_text())
     table = {(e["scenario"], e["client"], e["loop"]): e for e in data["summary"]}
-    clients = [c for c in ALL_CLIENTS + TUNED_CLIENTS if any(k[1] == c for k in table)]
+    clients = [c for c in ALL_CLIENTS + EXTRA_CLIENTS if any(k[1] == c for k in table)]
     clients += sorted({k[1] for k in table} - set(clients))  # fastws@REV
     loops = [lp for lp in LOOPS if any(k[2] == lp for k in table)]
     md = markdown(data["meta"], data["scenarios"], table, clients, loops)

@@ -609,6 +609,47 @@ class Raw:
         await proto.lost
 
 
+class Floor(Raw):
+    """
+    Send only: the least Python work per message of any pure-Python client, without an API
+    around it: a fresh masking key, ``fastws.mask.masked_frame`` (the fastest pure-Python
+    masking measured, benchmarks/bench_mask.py), and one ``transport.write`` per 64 KiB of
+    frames (fastws' default ``write_limit``). A client's CPU per message can't go below this.
+    """
+
+    name = "floor"
+
+    async def send(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
+        from fastws.mask import masked_frame, random_mask_key
+
+        payload = echo_payload(sc["size"])
+        header = _ws_header(0x82, len(payload), True)
+        per_frame = len(header) + 4 + len(payload)
+        proto = await self.connect(port, "/sink")
+        writable = proto.writable = asyncio.Event()
+        writable.set()
+        write = proto.transport.write
+        frames: list[bytes | bytearray] = []
+        append = frames.append
+        queued = 0
+        meter = Meter()
+        for _ in range(sc["count"]):
+            append(masked_frame(header, random_mask_key(), payload))
+            queued += per_frame
+            if queued > 65536:
+                write(b"".join(frames))
+                frames.clear()
+                queued = 0
+                if not writable.is_set():
+                    await writable.wait()
+        write(b"".join(frames))
+        write(RAW_CLOSE)
+        await proto.wait_for(4)  # the server's close frame
+        meter.stop()
+        await proto.lost
+        return dict(count=sc["count"], wall=meter.wall, cpu=meter.cpu)
+
+
 # ----------------------------------------------------------------------------------------------
 # Many connections
 
@@ -686,6 +727,7 @@ CLIENTS: dict[str, Callable[[], Any]] = {
     "fastws+tuned": lambda: Fastws(tuned=True),
     "websockets+tuned": lambda: Websockets(tuned=True),
     "aiohttp+tuned": lambda: Aiohttp(tuned=True),
+    "floor": Floor,
 }
 
 
