@@ -94,9 +94,9 @@ def apply_mask(data: BytesLike, mask: bytes) -> bytes:
     n = len(data)
     if n < _TRANSLATE_MIN:
         # Same as _mask_int, inlined: this is the path of most frames.
-        q = (n + 3) >> 2
-        key = _from_bytes(mask, "little") * _REPUNITS[q]
-        return (_from_bytes(data, "little") ^ key).to_bytes(q << 2, "little")[:n]
+        repunit, nbytes = _KEY_REPEATS[n]
+        key = _from_bytes(mask, "little") * repunit
+        return (_from_bytes(data, "little") ^ key).to_bytes(nbytes, "little")[:n]
     return _mask_translate(data, mask)
 
 
