@@ -4,7 +4,9 @@ Per-message cost of the asyncio layer without the network: receive (parse, build
 nothing.
 
 pytest-benchmark: ``python -m pytest benchmarks/bench_protocol.py --benchmark-only --no-cov``.
-Script mode (TSV, min of 5 runs, CPU µs per message): ``python benchmarks/bench_protocol.py``.
+Script mode (TSV, min of 5 runs, CPU µs per message): ``python benchmarks/bench_protocol.py``
+(``--only send`` or ``--only receive``). Before/after: run it alternately with
+``PYTHONPATH=<tree>`` pointing at each tree (``git archive REV fastws | tar -x -C <tree>``).
 
 The receive cases copy 64 KiB reads of server frames into the protocol's buffer, as the
 transport would, then consume every queued message; ``consume=none`` only drops the queue
@@ -129,6 +131,13 @@ def test_send(benchmark, size: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
+    parser.add_argument(
+        "--only", choices=("receive", "send"), help="run only these cases (for A/B runs)"
+    )
+    args = parser.parse_args()
     loops = ["asyncio"]
     try:
         import uvloop
@@ -139,10 +148,10 @@ def main() -> None:
     print("loop\tcase\tsize\tus_per_message")
     for loop in loops:
         run = asyncio.run if loop == "asyncio" else uvloop.run  # type: ignore[union-attr]
-        for size, consume in RECEIVE:
+        for size, consume in RECEIVE if args.only != "send" else []:
             best = min(run(receive(size, consume)) for _ in range(5))
             print(f"{loop}\treceive/{consume}\t{size}\t{best * 1e6:.3f}")
-        for size in SEND:
+        for size in SEND if args.only != "receive" else []:
             best = min(run(send(size)) for _ in range(5))
             print(f"{loop}\tsend\t{size}\t{best * 1e6:.3f}")
         sys.stdout.flush()
