@@ -41,8 +41,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ALL_CLIENTS = ("fastws", "websockets", "aiohttp", "picows", "raw")
 # Extra, labelled rows: the same clients with tuned settings (benchmarks/e2e/client.py WS_TUNED).
 TUNED_CLIENTS = ("fastws+tuned", "websockets+tuned", "aiohttp+tuned")
-# Extra, labelled row, send scenarios only: the least Python work per message a pure-Python
-# client can do (benchmarks/e2e/client.py Floor), to show where pure Python's floor is.
+# Extra, labelled row, send and echo scenarios only: the least Python work per message a
+# pure-Python client can do (benchmarks/e2e/client.py Floor), to show where pure Python's floor is.
 FLOOR_CLIENTS = ("floor",)
 EXTRA_CLIENTS = TUNED_CLIENTS + FLOOR_CLIENTS
 LOOPS = ("uvloop", "asyncio")
@@ -368,9 +368,10 @@ def markdown(
         "`max_msg_size=0`). picows with a callback listener (default options: "
         "aiofastnet when installed), making each payload a str/bytes; raw = handshake, then a "
         "BufferedProtocol that only counts bytes (echo: sends the next pre-built frame; "
-        "send: big batched writes of pre-built frames); floor (send only, an extra row) = "
-        "the least a pure-Python client can do per message: a fresh key, "
-        "`fastws.mask.masked_frame`, and one write per 64 KiB of frames, no API around it.",
+        "send: big batched writes of pre-built frames); floor (send and echo, an extra row) = "
+        "the least a pure-Python client can do per message: a fresh key and "
+        "`fastws.mask.masked_frame` per message sent, one write per 64 KiB of frames (send), "
+        "each reply's payload cut out as bytes in the read callback (echo), no API around it.",
         "",
     ]
     # Headline ratios.
@@ -549,7 +550,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(ALL_CLIENTS),
         help=f"comma-separated subset of: {', '.join(ALL_CLIENTS + EXTRA_CLIENTS)} "
         "(the +tuned ones and floor are extra rows, not run by default; floor runs only the "
-        "send scenarios)",
+        "send and echo scenarios)",
     )
     parser.add_argument("--loops", default=",".join(LOOPS), help="uvloop,asyncio")
     parser.add_argument(
@@ -619,7 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     output = args.output or RESULTS / f"e2e-{date}{'-quick' if args.quick else ''}"
 
     def clients_for(sc: dict[str, Any]) -> list[str]:
-        allowed = sc.get("clients", ALL_CLIENTS + (FLOOR_CLIENTS if sc["kind"] == "send" else ()))
+        floor = FLOOR_CLIENTS if sc["kind"] in ("send", "echo") else ()
+        allowed = sc.get("clients", ALL_CLIENTS + floor)
         return [c for c in clients if base_client(c) in allowed]
 
     started = time.perf_counter()

@@ -505,11 +505,15 @@ class RawProtocol(asyncio.BufferedProtocol):
                     if self.waiter is not None and not self.waiter.done():
                         self.waiter.set_result(None)
                     return
-                self.transport.write(self.frame)
+                self.transport.write(self.next_frame(nbytes))
         elif (
             self.received >= self.target >= 0 and self.waiter is not None and not self.waiter.done()
         ):
             self.waiter.set_result(None)
+
+    def next_frame(self, nbytes: int) -> bytes | bytearray:
+        """Echo: the frame to send once a reply arrived (``nbytes``: the last read's size)."""
+        return self.frame
 
     def eof_received(self) -> bool:
         return False
@@ -609,15 +613,55 @@ class Raw:
         await proto.lost
 
 
+class FloorProtocol(RawProtocol):
+    """Echo with the least framing work: each reply's payload as bytes, a fresh masked frame."""
+
+    __slots__ = ("payload", "header", "last", "masked_frame", "random_mask_key")
+
+    def next_frame(self, nbytes: int) -> bytes | bytearray:
+        # The reply (one in flight, small: one read) is at the start of the read buffer.
+        start = 2 if _RAW_BUF[1] & 0x7F < 126 else 4
+        self.last = bytes(_RAW_BUF[start:nbytes])
+        return self.masked_frame(self.header, self.random_mask_key(), self.payload)
+
+
 class Floor(Raw):
     """
-    Send only: the least Python work per message of any pure-Python client, without an API
-    around it: a fresh masking key, ``fastws.mask.masked_frame`` (the fastest pure-Python
-    masking measured, benchmarks/bench_mask.py), and one ``transport.write`` per 64 KiB of
-    frames (fastws' default ``write_limit``). A client's CPU per message can't go below this.
+    The least Python work per message of any pure-Python client, without an API around it.
+
+    Send: a fresh masking key, ``fastws.mask.masked_frame`` (the fastest pure-Python masking
+    measured, benchmarks/bench_mask.py), and one ``transport.write`` per 64 KiB of frames
+    (fastws' default ``write_limit``). Echo: in the read callback, the reply's payload cut out
+    as ``bytes`` and the next request masked afresh, then written (no futures, no tasks).
+    A client's CPU per message can't go below this.
     """
 
     name = "floor"
+
+    async def echo(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
+        payload = echo_payload(sc["size"])
+        loop = asyncio.get_running_loop()
+        _, proto = await loop.create_connection(lambda: FloorProtocol("/echo"), HOST, port)
+        await proto.opened
+        from fastws.mask import masked_frame, random_mask_key
+
+        proto.masked_frame, proto.random_mask_key = masked_frame, random_mask_key
+        proto.payload = payload
+        proto.header = _ws_header(0x82, len(payload), True)
+        proto.frame = _masked(0x82, payload)
+        reply_len = len(_ws_header(0x82, len(payload), False)) + len(payload)
+        for target in (sc["warmup"], sc["count"]):
+            proto.rounds = 0
+            proto.reply_len = reply_len
+            waiter = proto.wait_for(target)
+            meter = Meter()
+            proto.transport.write(proto.frame)
+            await waiter
+            meter.stop()
+        check(proto.rounds == sc["count"] and proto.last == payload, "wrong echo")
+        proto.transport.write(RAW_CLOSE)
+        await proto.lost
+        return dict(count=sc["count"], wall=meter.wall, cpu=meter.cpu)
 
     async def send(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
         from fastws.mask import masked_frame, random_mask_key
