@@ -48,12 +48,13 @@ _REPUNITS: dict[int, int] = {
 # (data ^ key * repunit).to_bytes(nbytes)[:n]. The key repeats ceil(n / 4) times below
 # _TRANSLATE_MIN, then is rounded up to 64 bytes (16 words), which _REPUNITS holds; key bytes
 # past the payload XOR zeros and are cut off. Speed: one list index instead of arithmetic and
-# a dict lookup per frame (~16 KB).
+# a dict lookup per frame (~30 KB: the list, and one tuple per cached repunit, shared).
+_KEY_PAIRS = {q: (repunit, q << 2) for q, repunit in _REPUNITS.items()}
 _KEY_REPEATS: list[tuple[int, int]] = [
-    (_REPUNITS[q], q << 2)
+    _KEY_PAIRS[(n + 3) >> 2 if n < _TRANSLATE_MIN else ((n + 63) >> 6) << 4]
     for n in range(_FRAME_INT_MAX + 1)
-    for q in ((n + 3) >> 2 if n < _TRANSLATE_MIN else ((n + 63) >> 6) << 4,)
 ]
+del _KEY_PAIRS
 
 
 def _xor_tables() -> tuple[bytes, ...]:
