@@ -1021,8 +1021,9 @@ class Connection:
             key = self.mask_key()
             if n <= _FRAME_INT_MAX and type(data) is not memoryview:
                 # Speed: frames up to 2 KiB inline the header (encode_header's 7- and 16-bit
-                # forms) and fastws.mask's big-int mask (benchmarks/bench_protocol.py send:
-                # about 0.4 µs less per 100 B message, 0.3 µs per 1 KiB).
+                # forms) and fastws.mask's big-int mask, saving two calls and their checks
+                # (benchmarks/bench_protocol.py send: 0.4 µs per 100 B message; 0.4-0.6 µs
+                # per 1 KiB, benchmarks/results/send-ab-2026-12-07.txt).
                 repunit, nbytes = _KEY_REPEATS[n]
                 mask = _from_bytes(key, "little") * repunit
                 masked = (_from_bytes(data, "little") ^ mask).to_bytes(nbytes, "little")

@@ -6,9 +6,10 @@ This module is the only place that knows how masking is done. Two tricks, chosen
 
 * small payloads: one big-int XOR: the payload becomes an ``int``, so does the key repeated
   (the 32-bit key times a cached "repunit" 1 + 2**32 + 2**64 + ...), and the XOR goes back to
-  ``bytes``. About 0.4 µs + 2.5 µs/KiB: base conversion dominates.
+  ``bytes``. About 0.4-0.9 µs + 1.7-3.1 µs/KiB on this project's host: base conversion
+  dominates.
 * large payloads: four stride-4 ``bytes.translate`` calls through 256-entry XOR tables, one per
-  key byte, all 256 built at import. About 1 µs + 2 µs/KiB.
+  key byte, all 256 built at import. About 1.4-1.7 µs + 1.2-2.4 µs/KiB.
 
 The crossover differs: ``apply_mask`` switches at ``_TRANSLATE_MIN`` bytes, ``masked_frame``
 (which masks the translate way in the frame's own buffer, saving a copy, but must join the
