@@ -511,9 +511,16 @@ class RawProtocol(asyncio.BufferedProtocol):
         ):
             self.waiter.set_result(None)
 
+    def start_echo(self, payload: bytes) -> None:
+        """Echo: prepare the request frame for ``payload``."""
+        self.frame = _masked(0x82, payload)
+
     def next_frame(self, nbytes: int) -> bytes | bytearray:
         """Echo: the frame to send once a reply arrived (``nbytes``: the last read's size)."""
         return self.frame
+
+    def check_echo(self, payload: bytes) -> None:
+        """Echo: after the last round trip (the raw client doesn't look at replies)."""
 
     def eof_received(self) -> bool:
         return False
@@ -544,10 +551,11 @@ class RawProtocol(asyncio.BufferedProtocol):
 
 class Raw:
     name = "raw"
+    protocol = RawProtocol
 
     async def connect(self, port: int, path: str) -> RawProtocol:
         loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(lambda: RawProtocol(path), HOST, port)
+        _, proto = await loop.create_connection(lambda: self.protocol(path), HOST, port)
         await proto.opened
         return proto
 
@@ -566,7 +574,7 @@ class Raw:
     async def echo(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
         payload = echo_payload(sc["size"])
         proto = await self.connect(port, "/echo")
-        proto.frame = _masked(0x82, payload)
+        proto.start_echo(payload)
         reply_len = len(_ws_header(0x82, len(payload), False)) + len(payload)
         for target in (sc["warmup"], sc["count"]):
             proto.rounds = 0
@@ -577,6 +585,7 @@ class Raw:
             await waiter
             meter.stop()
         check(proto.rounds == sc["count"], "wrong echo count")
+        proto.check_echo(payload)
         proto.transport.write(RAW_CLOSE)
         await proto.lost
         return dict(count=sc["count"], wall=meter.wall, cpu=meter.cpu)
@@ -618,6 +627,17 @@ class FloorProtocol(RawProtocol):
 
     __slots__ = ("payload", "header", "last", "masked_frame", "random_mask_key")
 
+    def start_echo(self, payload: bytes) -> None:
+        from fastws.mask import masked_frame, random_mask_key
+
+        super().start_echo(payload)  # the first request
+        self.masked_frame, self.random_mask_key = masked_frame, random_mask_key
+        self.payload = payload
+        self.header = _ws_header(0x82, len(payload), True)
+
+    def check_echo(self, payload: bytes) -> None:
+        check(self.last == payload, "wrong echo")
+
     def next_frame(self, nbytes: int) -> bytes | bytearray:
         # The reply (one in flight, small: one read) is at the start of the read buffer.
         start = 2 if _RAW_BUF[1] & 0x7F < 126 else 4
@@ -637,31 +657,7 @@ class Floor(Raw):
     """
 
     name = "floor"
-
-    async def echo(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
-        payload = echo_payload(sc["size"])
-        loop = asyncio.get_running_loop()
-        _, proto = await loop.create_connection(lambda: FloorProtocol("/echo"), HOST, port)
-        await proto.opened
-        from fastws.mask import masked_frame, random_mask_key
-
-        proto.masked_frame, proto.random_mask_key = masked_frame, random_mask_key
-        proto.payload = payload
-        proto.header = _ws_header(0x82, len(payload), True)
-        proto.frame = _masked(0x82, payload)
-        reply_len = len(_ws_header(0x82, len(payload), False)) + len(payload)
-        for target in (sc["warmup"], sc["count"]):
-            proto.rounds = 0
-            proto.reply_len = reply_len
-            waiter = proto.wait_for(target)
-            meter = Meter()
-            proto.transport.write(proto.frame)
-            await waiter
-            meter.stop()
-        check(proto.rounds == sc["count"] and proto.last == payload, "wrong echo")
-        proto.transport.write(RAW_CLOSE)
-        await proto.lost
-        return dict(count=sc["count"], wall=meter.wall, cpu=meter.cpu)
+    protocol = FloorProtocol
 
     async def send(self, port: int, sc: dict[str, Any]) -> dict[str, Any]:
         from fastws.mask import masked_frame, random_mask_key
