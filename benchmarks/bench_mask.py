@@ -291,21 +291,35 @@ def run_crossover() -> None:
     )
 
 
+FrameBuilder = Callable[[bytes, bytes, BytesLike], "bytes | bytearray"]
+
+
+def compare_frame_builders(
+    sizes: Iterable[int], first: tuple[str, str, FrameBuilder], second: tuple[str, str, FrameBuilder]
+) -> None:
+    """
+    Time two whole-frame builders, each given as (column, winner label, function), on
+    ``sizes``, after checking that they build the same frame; one TSV row per size.
+    """
+    (col_a, win_a, build_a), (col_b, win_b, build_b) = first, second
+    row("size_B", f"{col_a}_us", f"{col_b}_us", "winner")
+    for size in sizes:
+        head, data = header(size), payload(size)
+        assert bytes(build_a(head, KEY, data)) == bytes(build_b(head, KEY, data))
+        t_a, t_b = best_us([partial(build_a, head, KEY, data), partial(build_b, head, KEY, data)])
+        row(size, f"{t_a:.3f}", f"{t_b:.3f}", win_a if t_a < t_b else win_b)
+
+
 def run_frame_crossover() -> None:
     """
     Whole client frames: the one-integer candidate against masked_frame() (join up to
     _FRAME_INT_MAX, in-place translation above) on FRAME_CROSSOVER_SIZES.
     """
-    row("size_B", "one_int_us", "masked_frame_us", "winner")
-    for size in FRAME_CROSSOVER_SIZES:
-        head, data = header(size), payload(size)
-        assert frame_one_int(head, KEY, data) == bytes(masked_frame(head, KEY, data))
-        t_int, t_frame = best_us(
-            [partial(frame_one_int, head, KEY, data), partial(masked_frame, head, KEY, data)]
-        )
-        row(
-            size, f"{t_int:.3f}", f"{t_frame:.3f}", "one int" if t_int < t_frame else "masked_frame"
-        )
+    compare_frame_builders(
+        FRAME_CROSSOVER_SIZES,
+        ("one_int", "one int", frame_one_int),
+        ("masked_frame", "masked_frame", masked_frame),
+    )
 
 
 def run_frame_int_crossover() -> None:
@@ -313,14 +327,11 @@ def run_frame_int_crossover() -> None:
     Whole client frames, masked_frame()'s two paths: the int XOR joined with the header against
     the in-place translation, on FRAME_INT_SIZES (where ``_FRAME_INT_MAX`` comes from).
     """
-    row("size_B", "int_join_us", "translate_in_place_us", "winner")
-    for size in FRAME_INT_SIZES:
-        head, data = header(size), payload(size)
-        assert frame_int(head, KEY, data) == bytes(_masked_frame_translate(head, KEY, data))
-        t_int, t_tr = best_us(
-            [partial(frame_int, head, KEY, data), partial(_masked_frame_translate, head, KEY, data)]
-        )
-        row(size, f"{t_int:.3f}", f"{t_tr:.3f}", "int" if t_int < t_tr else "translate")
+    compare_frame_builders(
+        FRAME_INT_SIZES,
+        ("int_join", "int", frame_int),
+        ("translate_in_place", "translate", _masked_frame_translate),
+    )
     print(f"# _FRAME_INT_MAX = {_FRAME_INT_MAX}: masked_frame() uses the int path up to there")
 
 
